@@ -1,0 +1,276 @@
+"""`Sound2Image`: audio → caption → attentions → W_init → z_n → Stable Diffusion image.
+
+Load once (`Sound2Image.from_preset("default")`), call many times. Each call returns a
+`Sound2ImageOutput` holding the image and everything needed to understand and reproduce it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from PIL import Image, PngImagePlugin
+
+from . import __version__
+from .audio import DEFAULT_MAX_DURATION, Audio, load_audio
+from .captioning import Captioner
+from .conditioning import TokenWeight, apply_weights, encode_text, weight_tokens
+from .errors import Sound2ImgError
+from .presets import Preset, get_preset
+from .sampling import SCHEDULERS, LatentDiffusionSampler, to_pil
+from .sentence_attention import NounScorer
+from .weighting import WeightingConfig, WordWeight, caption_word_weights, join_prompt, text_word_weights
+
+
+@dataclass
+class GenerationParams:
+    """Everything a user can set for one image; None means "the preset's default"."""
+
+    gain: float = 1.0
+    text: str | None = None
+    text_weight: float = 1.0
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int | None = None
+    guidance_scale: float | None = None
+    size: int | None = None
+    scheduler: str | None = None
+    max_duration: float = DEFAULT_MAX_DURATION
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
+
+    def resolved(self, preset: Preset) -> "GenerationParams":
+        """A copy with the preset's defaults filled in, checked for values that cannot work."""
+        params = replace(
+            self,
+            steps=self.steps if self.steps is not None else preset.steps,
+            guidance_scale=self.guidance_scale if self.guidance_scale is not None else preset.guidance_scale,
+            size=self.size if self.size is not None else preset.size,
+            scheduler=self.scheduler or preset.scheduler,
+        )
+        if params.scheduler not in SCHEDULERS:
+            raise Sound2ImgError(f"Unknown sampler {params.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.")
+        if not 0 <= params.seed < 2**63:
+            raise Sound2ImgError(f"The seed must be between 0 and 2^63 − 1, got {params.seed}.")
+        if params.guidance_scale < 0:
+            raise Sound2ImgError(f"The guidance scale must not be negative, got {params.guidance_scale}.")
+        return params
+
+
+@dataclass
+class CaptionAnalysis:
+    """The first, cheap half of the pipeline: the caption and the per-word attentions and weights."""
+
+    caption: str
+    prompt: str
+    words: list[WordWeight]
+    audio: Audio
+    notes: list[str]
+
+
+@dataclass
+class Sound2ImageOutput:
+    """An image and the reasoning behind it."""
+
+    image: Image.Image
+    caption: str
+    prompt: str
+    words: list[WordWeight]
+    tokens: list[TokenWeight]
+    seed: int
+    params: dict[str, Any]
+    models: dict[str, Any]
+    timings: dict[str, float]
+    versions: dict[str, str]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything but the image, as JSON-ready data (the CLI's sidecar file)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "image"}
+
+    def save(self, path: str | Path) -> tuple[Path, Path]:
+        """Write the PNG (caption and seed in its text metadata) and a JSON sidecar next to it."""
+        png = Path(path)
+        if png.suffix.lower() != ".png":
+            raise Sound2ImgError(f"The output image must be a .png file, got {png.name}.")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("caption", self.caption)
+        info.add_itxt("prompt", self.prompt)
+        info.add_text("seed", str(self.seed))
+        info.add_text("software", f"sound2img {__version__}")
+        self.image.save(png, pnginfo=info)
+        sidecar = png.with_suffix(".json")
+        sidecar.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return png, sidecar
+
+
+class Sound2Image:
+    """The sound-to-image pipeline; its components are the models of each stage."""
+
+    def __init__(
+        self,
+        captioner: Captioner,
+        noun_scorer: NounScorer,
+        tokenizer,
+        text_encoder,
+        sampler: LatentDiffusionSampler,
+        preset: Preset,
+    ):
+        self.captioner = captioner  # audio → caption with audio attention A
+        self.noun_scorer = noun_scorer  # caption → sentence attention S
+        self.tokenizer = tokenizer  # CLIP tokenizer of the image model, with character offsets
+        self.text_encoder = text_encoder  # CLIP text encoder: prompt → z
+        self.sampler = sampler  # UNet + VAE + scheduler: z_n → image
+        self.preset = preset
+
+    @classmethod
+    def from_preset(cls, name: str = "default", *, device: str | torch.device | None = None, torch_dtype: torch.dtype | None = None) -> "Sound2Image":
+        """Load every model of a preset; hub models come at their pinned revisions."""
+        preset = get_preset(name)
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if preset.in_process:
+            from . import tiny
+
+            parts = tiny.build(style_prefix=preset.style_prefix)
+            text_encoder, unet, vae = parts.text_encoder.to(device), parts.unet.to(device), parts.vae.to(device)
+            parts.captioner.model.to(device)
+            sampler = LatentDiffusionSampler(unet, vae, parts.scheduler_config)
+            return cls(parts.captioner, parts.noun_scorer, parts.tokenizer, text_encoder, sampler, preset)
+
+        from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextModel, CLIPTokenizerFast
+
+        from .captioning import WhisperCaptioner
+        from .sentence_attention import FlairNounScorer
+
+        dtype = torch_dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        repo, revision = preset.diffusion.repo_id, preset.diffusion.revision
+
+        def component(model_class, subfolder: str, **kwargs):
+            return model_class.from_pretrained(repo, subfolder=subfolder, revision=revision, **kwargs)
+
+        captioner = WhisperCaptioner.from_pretrained(
+            preset.captioner.repo_id, preset.captioner.revision, device=device, style_prefix=preset.style_prefix
+        )
+        noun_scorer = FlairNounScorer.from_pretrained(preset.tagger.repo_id, preset.tagger.revision)
+        tokenizer = component(CLIPTokenizerFast, "tokenizer")
+        text_encoder = component(CLIPTextModel, "text_encoder", torch_dtype=dtype).to(device).eval()
+        unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval()
+        vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval()
+        scheduler_config = component(PNDMScheduler, "scheduler").config
+        return cls(captioner, noun_scorer, tokenizer, text_encoder, LatentDiffusionSampler(unet, vae, scheduler_config), preset)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        """Which weights produced a result: hub ids and revisions, or the in-process tiny models."""
+        if self.preset.in_process:
+            return {"preset": self.preset.name, "note": "tiny random-weight models built in-process (sound2img.tiny)"}
+        roles = {"captioner": self.preset.captioner, "tagger": self.preset.tagger, "diffusion": self.preset.diffusion}
+        return {"preset": self.preset.name, **{role: asdict(model) for role, model in roles.items()}}
+
+    def analyze(self, audio: str | Path | Audio, params: GenerationParams | None = None, *, timings: dict[str, float] | None = None) -> CaptionAnalysis:
+        """Audio → caption → attentions → W_init per word, without any diffusion (cheap)."""
+        params = params or GenerationParams()
+        timings = timings if timings is not None else {}
+        with _timed(timings, "load_audio"):
+            clip = audio if isinstance(audio, Audio) else load_audio(audio, gain=params.gain, max_duration=params.max_duration)
+        # 1. Caption with audio attention A (Sec. 3.1–3.2).
+        with _timed(timings, "caption"):
+            caption = self.captioner.caption(clip)
+        # 2. Sentence attention S: noun probability of every caption word (Sec. 3.2).
+        with _timed(timings, "tag"):
+            nouns = self.noun_scorer.score(caption.text, caption.words)
+        # 3. W_init per word (eq. 1–4), then the user's extra text with its fusion weight (Sec. 4.7).
+        prompt, offset = join_prompt(caption.text, params.text)
+        words = caption_word_weights(caption, nouns, params.weighting) + text_word_weights(params.text, offset, params.text_weight)
+        return CaptionAnalysis(caption=caption.text, prompt=prompt, words=words, audio=clip, notes=clip.notes + caption.notes)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        audio: str | Path | Audio,
+        params: GenerationParams | None = None,
+        *,
+        callback: Callable[[int, int], None] | None = None,
+        show_progress: bool = True,
+    ) -> Sound2ImageOutput:
+        """Generate an image for a sound; `callback(step, total)` reports sampler progress."""
+        params = (params or GenerationParams()).resolved(self.preset)
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        analysis = self.analyze(audio, params, timings=timings)
+
+        # 4. z = CLIP embedding of the prompt; z_n = W ⊙ z (eq. 5). The negative prompt is not weighted.
+        with _timed(timings, "encode"):
+            conditioning = weight_tokens(self.tokenizer, analysis.prompt, analysis.words)
+            negative = weight_tokens(self.tokenizer, params.negative_prompt)
+            z = encode_text(self.text_encoder, conditioning.input_ids)
+            z_n = apply_weights(z, conditioning.weights, params.weighting.preserve_mean)
+            negative_embeds = encode_text(self.text_encoder, negative.input_ids)
+
+        # 5. Sample from seeded noise with classifier-free guidance, then decode.
+        with _timed(timings, "sample"):
+            latents = self.sampler.initial_latents(params.seed, params.size, params.size)
+            latents = self.sampler.denoise(
+                latents,
+                z_n,
+                negative_embeds,
+                scheduler=params.scheduler,
+                steps=params.steps,
+                guidance_scale=params.guidance_scale,
+                callback=callback,
+                show_progress=show_progress,
+            )
+        with _timed(timings, "decode"):
+            image = to_pil(self.sampler.decode(latents))
+        timings["total"] = time.perf_counter() - start
+
+        return Sound2ImageOutput(
+            image=image,
+            caption=analysis.caption,
+            prompt=analysis.prompt,
+            words=analysis.words,
+            tokens=conditioning.tokens,
+            seed=params.seed,
+            params={**asdict(params), "preset": self.preset.name, "audio": analysis.audio.source},
+            models=self.models,
+            timings=timings,
+            versions=_versions(),
+            warnings=analysis.notes + conditioning.notes + negative.notes,
+        )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _versions() -> dict[str, str]:
+    packages = ("torch", "diffusers", "transformers", "flair", "huggingface_hub")
+    return {"sound2img": __version__, "python": platform.python_version(), **{name: _version(name) for name in packages}}
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,100 @@
+"""Stable Diffusion 1.x sampling from prompt embeddings, with our own denoising loop.
+
+diffusers' `StableDiffusionPipeline.__call__` runs under `no_grad`; this loop does not, so direct sound
+optimization can differentiate through it. It takes z_n as `prompt_embeds`, applies classifier-free
+guidance against an empty or negative prompt, and starts from seeded noise drawn on the CPU, so a seed
+gives the same start on any device.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .errors import Sound2ImgError
+
+# PNDM with skip_prk_steps is PLMS, the sampler of the paper and of the released code.
+SCHEDULERS = {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
+
+
+def make_scheduler(name: str, config):
+    """A fresh scheduler of the named kind from a model's scheduler config (schedulers keep per-run state)."""
+    if name not in SCHEDULERS:
+        raise Sound2ImgError(f"Unknown sampler {name!r}; choose one of {', '.join(SCHEDULERS)}.")
+    # PLMS is PNDM without its Runge-Kutta warm-up; DDIM must not clip latents to [-1, 1] (its default),
+    # which a PNDM config of Stable Diffusion does not switch off.
+    extra = {"pndm": {"skip_prk_steps": True}, "ddim": {"clip_sample": False}}.get(name, {})
+    return SCHEDULERS[name].from_config(config, **extra)
+
+
+class LatentDiffusionSampler:
+    """The UNet, the VAE and the scheduler config of a Stable Diffusion 1.x model."""
+
+    def __init__(self, unet, vae, scheduler_config):
+        self.unet = unet
+        self.vae = vae
+        self.scheduler_config = scheduler_config
+        self.vae_scale_factor = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    def initial_latents(self, seed: int, height: int, width: int) -> torch.Tensor:
+        """Seeded starting noise, drawn on the CPU for the same result on every device."""
+        factor = self.vae_scale_factor
+        if height % factor or width % factor or height <= 0 or width <= 0:
+            raise Sound2ImgError(f"The image size must be a positive multiple of {factor} pixels, got {width}×{height}.")
+        shape = (1, self.unet.config.in_channels, height // factor, width // factor)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        return torch.randn(shape, generator=generator).to(self.device, self.unet.dtype)
+
+    def denoise(
+        self,
+        latents: torch.Tensor,
+        prompt_embeds: torch.Tensor,
+        negative_embeds: torch.Tensor,
+        *,
+        scheduler: str = "pndm",
+        steps: int = 40,
+        guidance_scale: float = 7.5,
+        callback: Callable[[int, int], None] | None = None,
+        show_progress: bool = True,
+    ) -> torch.Tensor:
+        """Run the sampler from `latents`; differentiable whenever autograd is enabled by the caller."""
+        if steps < 1:
+            raise Sound2ImgError(f"The number of sampler steps must be at least 1, got {steps}.")
+        sampler = make_scheduler(scheduler, self.scheduler_config)
+        sampler.set_timesteps(steps, device=self.device)
+        guided = guidance_scale > 1.0
+        embeds = torch.cat([negative_embeds, prompt_embeds]) if guided else prompt_embeds
+        embeds = embeds.to(self.device, self.unet.dtype)
+        latents = latents * sampler.init_noise_sigma
+        timesteps = sampler.timesteps
+        for i, t in enumerate(tqdm(timesteps, desc="sampling", disable=not show_progress, leave=False)):
+            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = sampler.scale_model_input(model_input, t)
+            noise = self.unet(model_input, t, encoder_hidden_states=embeds).sample
+            if guided:
+                noise_uncond, noise_text = noise.chunk(2)
+                noise = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+            latents = sampler.step(noise, t, latents).prev_sample
+            if callback is not None:
+                callback(i + 1, len(timesteps))
+        return latents
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents to images in [0, 1], shape (batch, 3, height, width)."""
+        images = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+        return (images.float() / 2 + 0.5).clamp(0, 1)
+
+
+def to_pil(images: torch.Tensor) -> Image.Image:
+    """The first image of a batch in [0, 1] as an 8-bit PIL image."""
+    array = images[0].detach().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(np.round(array * 255).astype(np.uint8))
