@@ -1,0 +1,77 @@
+"""The real loading code: every hub download asks for the preset's pinned revision.
+
+No network here, so each `from_pretrained` is replaced by a recorder that hands back a tiny model of the
+same class; the rest of `Sound2Image.from_preset` runs as it would for a user with internet access.
+"""
+
+import re
+
+import pytest
+
+from sound2img import GenerationParams, Sound2Image
+from sound2img.presets import PRESETS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_hub_model_is_pinned_to_a_full_commit(name):
+    preset = PRESETS[name]
+    for model in (preset.captioner, preset.tagger, preset.diffusion):
+        if preset.in_process:
+            assert model is None
+        else:
+            assert re.fullmatch(r"[0-9a-f]{40}", model.revision), model
+
+
+@pytest.mark.parametrize("name", ["default", "paper"])
+def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, tiny_parts, example_wav, name):
+    import flair.models
+    import huggingface_hub
+    import transformers
+    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+
+    calls = []
+    captioner = tiny_parts.captioner
+    stand_ins = {
+        transformers.WhisperForConditionalGeneration: captioner.model,
+        transformers.WhisperTokenizer: captioner.tokenizer,
+        transformers.WhisperFeatureExtractor: captioner.feature_extractor,
+        transformers.CLIPTokenizerFast: tiny_parts.tokenizer,
+        transformers.CLIPTextModel: tiny_parts.text_encoder,
+        UNet2DConditionModel: tiny_parts.unet,
+        AutoencoderKL: tiny_parts.vae,
+        PNDMScheduler: PNDMScheduler.from_config(tiny_parts.scheduler_config),
+    }
+    for cls, stand_in in stand_ins.items():
+
+        def fake(cls_, repo_id, *, revision, subfolder=None, _stand_in=stand_in, **kwargs):
+            calls.append((cls_.__name__, repo_id, subfolder, revision))
+            return _stand_in
+
+        monkeypatch.setattr(cls, "from_pretrained", classmethod(fake))
+
+    def fake_download(repo_id, filename, *, revision):
+        calls.append(("hf_hub_download", repo_id, filename, revision))
+        return "/nonexistent/pytorch_model.bin"
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(flair.models.SequenceTagger, "load", classmethod(lambda cls_, path: tiny_parts.noun_scorer.tagger))
+
+    pipe = Sound2Image.from_preset(name, device="cpu")
+    preset = PRESETS[name]
+    sd, captioning, tagger = preset.diffusion, preset.captioner, preset.tagger
+    assert sorted(calls) == sorted(
+        [
+            ("WhisperForConditionalGeneration", captioning.repo_id, None, captioning.revision),
+            ("WhisperTokenizer", captioning.repo_id, None, captioning.revision),
+            ("WhisperFeatureExtractor", captioning.repo_id, None, captioning.revision),
+            ("hf_hub_download", tagger.repo_id, "pytorch_model.bin", tagger.revision),
+            ("CLIPTokenizerFast", sd.repo_id, "tokenizer", sd.revision),
+            ("CLIPTextModel", sd.repo_id, "text_encoder", sd.revision),
+            ("UNet2DConditionModel", sd.repo_id, "unet", sd.revision),
+            ("AutoencoderKL", sd.repo_id, "vae", sd.revision),
+            ("PNDMScheduler", sd.repo_id, "scheduler", sd.revision),
+        ]
+    )
+    output = pipe(example_wav, GenerationParams(size=64, steps=2), show_progress=False)
+    assert output.models["diffusion"] == {"repo_id": sd.repo_id, "revision": sd.revision}
+    assert output.params["preset"] == name and output.image.size == (64, 64)
