@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -226,13 +227,14 @@ class _AttentionBlock(nn.Module):
 
 
 class _ResNeXtBottleneck(nn.Module):
-    """torchvision's ResNeXt bottleneck (groups 32, 4 channels per group); the stride sits on the 3x3."""
+    """torchvision's ResNeXt bottleneck (full size: 32 groups of 4 channels at the first stage); the stride
+    sits on the grouped 3x3."""
 
     expansion = 4
 
-    def __init__(self, inplanes: int, planes: int, stride: int, groups: int = 32, base_width: int = 4):
+    def __init__(self, inplanes: int, planes: int, stride: int, groups: int, group_width: int, base_planes: int):
         super().__init__()
-        width = int(planes * base_width / 64) * groups
+        width = int(planes * group_width / base_planes) * groups
         out = planes * self.expansion
         self.conv1 = nn.Conv2d(inplanes, width, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
@@ -254,26 +256,38 @@ class _ResNeXtBottleneck(nn.Module):
 class ESResNeXtFBSP(nn.Module):
     """Audio [batch, channels, samples] at 44.1 kHz in int16 range → 1024-d embedding (channels summed)."""
 
-    def __init__(self, n_fft: int = 2048, hop_length: int = 561, win_length: int = 1654, output_dim: int = 1024):
+    def __init__(
+        self,
+        layers=(3, 4, 6, 3),
+        width: int = 64,
+        groups: int = 32,
+        group_width: int = 4,
+        output_dim: int = 1024,
+        n_fft: int = 2048,
+        hop_length: int = 561,
+        win_length: int = 1654,
+    ):
         super().__init__()
         self.n_fft, self.hop_length, self.win_length = n_fft, hop_length, win_length
         window = get_window("blackmanharris", win_length, fftbins=True)
         self.register_buffer("window", torch.from_numpy(np.asarray(window, dtype=np.float32)))
-        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(3, width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         # Registered in the checkpoint's order: each stage, then the gate that scales its output.
-        inplanes = 64
+        inplanes = width
         gate_shapes = (((3, 1), (1, 0)), ((1, 5), (0, 2)), ((3, 1), (1, 0)), ((1, 5), (0, 2)))
-        for i, (blocks, (kernel, padding)) in enumerate(zip((3, 4, 6, 3), gate_shapes)):
-            planes = 64 * 2**i
-            stage = [_ResNeXtBottleneck(inplanes, planes, 1 if i == 0 else 2)]
+        for i, (blocks, (kernel, padding)) in enumerate(zip(layers, gate_shapes)):
+            planes = width * 2**i
             out = planes * _ResNeXtBottleneck.expansion
-            stage += [_ResNeXtBottleneck(out, planes, 1) for _ in range(blocks - 1)]
+            stage = [
+                _ResNeXtBottleneck(inplanes if b == 0 else out, planes, 2 if b == 0 and i > 0 else 1, groups, group_width, width)
+                for b in range(blocks)
+            ]
             setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
             setattr(self, f"att{i + 1}", _AttentionBlock(inplanes, out, kernel, padding))
             inplanes = out
-        self.att5 = _AttentionBlock(2048, 2048, (3, 5), (1, 2))
-        self.fc = nn.Linear(2048, output_dim)
+        self.att5 = _AttentionBlock(inplanes, inplanes, (3, 5), (1, 2))
+        self.fc = nn.Linear(inplanes, output_dim)
         self.fbsp = LinearFBSP(n_fft)
 
     def frames(self, samples: torch.Tensor) -> torch.Tensor:
@@ -315,23 +329,60 @@ class ESResNeXtFBSP(nn.Module):
 # ---------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AudioCLIPConfig:
+    """Sizes of the three heads; the defaults are the released model's (CLIP RN50 + ESResNeXt-50 32x4d)."""
+
+    embed_dim: int = 1024
+    vision_layers: tuple[int, ...] = (3, 4, 6, 3)
+    vision_width: int = 64
+    vision_heads: int = 32
+    context_length: int = 77
+    vocab_size: int = 49408
+    text_width: int = 512
+    text_layers: int = 12
+    text_heads: int = 8
+    audio_layers: tuple[int, ...] = (3, 4, 6, 3)
+    audio_width: int = 64
+    audio_groups: int = 32
+    audio_group_width: int = 4
+
+
+# The same architecture, small enough for the tiny preset and the tests.
+TINY_CONFIG = AudioCLIPConfig(
+    embed_dim=32,
+    vision_layers=(1, 1, 1, 1),
+    vision_width=8,
+    vision_heads=2,
+    vocab_size=1000,
+    text_width=16,
+    text_layers=1,
+    text_heads=2,
+    audio_layers=(1, 1, 1, 1),
+    audio_width=8,
+    audio_groups=2,
+    audio_group_width=4,
+)
+
+
 class AudioCLIP(nn.Module):
     """CLIP RN50 (image, text) plus the ESResNeXt-fbsp audio head, in one joint 1024-d space."""
 
-    def __init__(self, embed_dim: int = 1024, context_length: int = 77, vocab_size: int = 49408, text_width: int = 512):
+    def __init__(self, config: AudioCLIPConfig = AudioCLIPConfig()):
         super().__init__()
-        self.positional_embedding = nn.Parameter(torch.empty(context_length, text_width))
-        self.text_projection = nn.Parameter(torch.empty(text_width, embed_dim))
+        c = self.config = config
+        self.positional_embedding = nn.Parameter(torch.empty(c.context_length, c.text_width))
+        self.text_projection = nn.Parameter(torch.empty(c.text_width, c.embed_dim))
         self.logit_scale = nn.Parameter(torch.tensor(1.0))
         self.logit_scale_ai = nn.Parameter(torch.tensor(math.log(100.0)))
         self.logit_scale_at = nn.Parameter(torch.tensor(math.log(100.0)))
-        self.visual = ClipResNet(output_dim=embed_dim)
-        self.transformer = _Transformer(text_width, 12, 8)
-        self.token_embedding = nn.Embedding(vocab_size, text_width)
-        self.ln_final = nn.LayerNorm(text_width)
-        self.audio = ESResNeXtFBSP(output_dim=embed_dim)
+        self.visual = ClipResNet(c.vision_layers, c.vision_width, c.vision_heads, c.embed_dim)
+        self.transformer = _Transformer(c.text_width, c.text_layers, c.text_heads)
+        self.token_embedding = nn.Embedding(c.vocab_size, c.text_width)
+        self.ln_final = nn.LayerNorm(c.text_width)
+        self.audio = ESResNeXtFBSP(c.audio_layers, c.audio_width, c.audio_groups, c.audio_group_width, c.embed_dim)
         nn.init.normal_(self.positional_embedding, std=0.01)
-        nn.init.normal_(self.text_projection, std=text_width**-0.5)
+        nn.init.normal_(self.text_projection, std=c.text_width**-0.5)
 
     @classmethod
     def from_pretrained(cls, url: str = CHECKPOINT_URL, sha256: str = CHECKPOINT_SHA256, cache_dir: str | Path | None = None) -> "AudioCLIP":

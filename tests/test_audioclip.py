@@ -118,3 +118,14 @@ def test_forward_passes_give_unit_embeddings_and_gradients_reach_the_image(model
     (model.audio_image_scale() * (a @ i.T)).sum().backward()
     assert images.grad is not None and images.grad.abs().sum() > 0
     assert model.audio_image_scale().item() == pytest.approx(100.0)
+
+
+def test_tiny_config_is_the_same_architecture_at_a_small_size():
+    tiny = AudioCLIP(audioclip.TINY_CONFIG).eval()
+    full_keys = set(json.loads(MANIFEST.read_text())["keys"])
+    assert set(tiny.state_dict()) <= full_keys  # the same modules, fewer blocks
+    assert sum(p.numel() for p in tiny.parameters()) < 2_000_000
+    with torch.no_grad():
+        a = tiny.encode_audio(audio_input(np.zeros(22050, dtype=np.float32) + 0.1))
+        i = tiny.encode_image(torch.rand(1, 3, 64, 64))
+    assert a.shape == i.shape == (1, 32)
