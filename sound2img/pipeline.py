@@ -161,9 +161,10 @@ class Sound2Image:
         )
         noun_scorer = FlairNounScorer.from_pretrained(preset.tagger.repo_id, preset.tagger.revision)
         tokenizer = component(CLIPTokenizerFast, "tokenizer")
-        text_encoder = component(CLIPTextModel, "text_encoder", torch_dtype=dtype).to(device).eval()
-        unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval()
-        vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval()
+        # Frozen: sound2img never trains them, so no weight gradients are ever computed.
+        text_encoder = component(CLIPTextModel, "text_encoder", torch_dtype=dtype).to(device).eval().requires_grad_(False)
+        unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval().requires_grad_(False)
+        vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval().requires_grad_(False)
         scheduler_config = component(PNDMScheduler, "scheduler").config
         return cls(captioner, noun_scorer, tokenizer, text_encoder, LatentDiffusionSampler(unet, vae, scheduler_config), preset)
 

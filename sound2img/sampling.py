@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 from diffusers import DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler
 from PIL import Image
 from tqdm.auto import tqdm
@@ -65,8 +66,15 @@ class LatentDiffusionSampler:
         guidance_scale: float = 7.5,
         callback: Callable[[int, int], None] | None = None,
         show_progress: bool = True,
+        grad_steps: int | None = None,
+        checkpoint: bool = False,
     ) -> torch.Tensor:
-        """Run the sampler from `latents`; differentiable whenever autograd is enabled by the caller."""
+        """Run the sampler from `latents`; differentiable whenever autograd is enabled by the caller.
+
+        With autograd on, `grad_steps = K` records the graph only for the last K UNet calls (None: all of
+        them), and `checkpoint` recomputes each UNet call in the backward pass instead of storing its
+        activations: the same gradient for much less memory.
+        """
         if steps < 1:
             raise Sound2ImgError(f"The number of sampler steps must be at least 1, got {steps}.")
         sampler = make_scheduler(scheduler, self.scheduler_config)
@@ -76,17 +84,27 @@ class LatentDiffusionSampler:
         embeds = embeds.to(self.device, self.unet.dtype)
         latents = latents * sampler.init_noise_sigma
         timesteps = sampler.timesteps
+        differentiable = torch.is_grad_enabled()
+        first_tracked = 0 if grad_steps is None else max(len(timesteps) - grad_steps, 0)
         for i, t in enumerate(tqdm(timesteps, desc="sampling", disable=not show_progress, leave=False)):
-            model_input = torch.cat([latents] * 2) if guided else latents
-            model_input = sampler.scale_model_input(model_input, t)
-            noise = self.unet(model_input, t, encoder_hidden_states=embeds).sample
-            if guided:
-                noise_uncond, noise_text = noise.chunk(2)
-                noise = noise_uncond + guidance_scale * (noise_text - noise_uncond)
-            latents = sampler.step(noise, t, latents).prev_sample
+            tracked = differentiable and i >= first_tracked
+            with torch.set_grad_enabled(tracked):
+                model_input = torch.cat([latents] * 2) if guided else latents
+                model_input = sampler.scale_model_input(model_input, t)
+                if tracked and checkpoint:
+                    noise = torch.utils.checkpoint.checkpoint(self._predict_noise, model_input, t, embeds, use_reentrant=False)
+                else:
+                    noise = self._predict_noise(model_input, t, embeds)
+                if guided:
+                    noise_uncond, noise_text = noise.chunk(2)
+                    noise = noise_uncond + guidance_scale * (noise_text - noise_uncond)
+                latents = sampler.step(noise, t, latents).prev_sample
             if callback is not None:
                 callback(i + 1, len(timesteps))
         return latents
+
+    def _predict_noise(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
+        return self.unet(model_input, t, encoder_hidden_states=embeds).sample
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents to images in [0, 1], shape (batch, 3, height, width)."""

@@ -238,5 +238,5 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
         steps_offset=1,
     ).config
     for model in (whisper, text_encoder, unet, vae):
-        model.eval()
+        model.eval().requires_grad_(False)
     return TinyComponents(captioner, noun_scorer, c_tok, text_encoder, unet, vae, scheduler_config)
