@@ -156,16 +156,22 @@ class Sound2Image:
         def component(model_class, subfolder: str, **kwargs):
             return model_class.from_pretrained(repo, subfolder=subfolder, revision=revision, **kwargs)
 
-        captioner = WhisperCaptioner.from_pretrained(
-            preset.captioner.repo_id, preset.captioner.revision, device=device, style_prefix=preset.style_prefix
-        )
-        noun_scorer = FlairNounScorer.from_pretrained(preset.tagger.repo_id, preset.tagger.revision)
-        tokenizer = component(CLIPTokenizerFast, "tokenizer")
-        # Frozen: sound2img never trains them, so no weight gradients are ever computed.
-        text_encoder = component(CLIPTextModel, "text_encoder", torch_dtype=dtype).to(device).eval().requires_grad_(False)
-        unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval().requires_grad_(False)
-        vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval().requires_grad_(False)
-        scheduler_config = component(PNDMScheduler, "scheduler").config
+        try:
+            captioner = WhisperCaptioner.from_pretrained(
+                preset.captioner.repo_id, preset.captioner.revision, device=device, style_prefix=preset.style_prefix
+            )
+            noun_scorer = FlairNounScorer.from_pretrained(preset.tagger.repo_id, preset.tagger.revision)
+            tokenizer = component(CLIPTokenizerFast, "tokenizer")
+            # Frozen: sound2img never trains them, so no weight gradients are ever computed.
+            text_encoder = component(CLIPTextModel, "text_encoder", torch_dtype=dtype).to(device).eval().requires_grad_(False)
+            unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval().requires_grad_(False)
+            vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval().requires_grad_(False)
+            scheduler_config = component(PNDMScheduler, "scheduler").config
+        except OSError as error:  # what huggingface_hub and transformers raise for missing files and no network
+            raise Sound2ImgError(
+                f"Could not load the models of preset {name!r} ({error}). They are downloaded from the Hugging Face "
+                "Hub on first use: check the network connection, or try `--preset tiny`, which needs no download."
+            ) from error
         return cls(captioner, noun_scorer, tokenizer, text_encoder, LatentDiffusionSampler(unet, vae, scheduler_config), preset)
 
     @property

@@ -75,3 +75,16 @@ def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, t
     output = pipe(example_wav, GenerationParams(size=64, steps=2), show_progress=False)
     assert output.models["diffusion"] == {"repo_id": sd.repo_id, "revision": sd.revision}
     assert output.params["preset"] == name and output.image.size == (64, 64)
+
+
+def test_a_failed_download_becomes_a_readable_error(monkeypatch):
+    import transformers
+
+    from sound2img import Sound2ImgError
+
+    def offline(cls_, *args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    monkeypatch.setattr(transformers.WhisperForConditionalGeneration, "from_pretrained", classmethod(offline))
+    with pytest.raises(Sound2ImgError, match="preset 'default'.*--preset tiny"):
+        Sound2Image.from_preset("default", device="cpu")
