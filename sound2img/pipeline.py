@@ -24,7 +24,7 @@ from .captioning import Captioner
 from .conditioning import TokenWeight, apply_weights, encode_text, weight_tokens
 from .errors import Sound2ImgError
 from .presets import Preset, get_preset
-from .sampling import SCHEDULERS, LatentDiffusionSampler, to_pil
+from .sampling import LatentDiffusionSampler, check_scheduler, to_pil
 from .sentence_attention import NounScorer
 from .weighting import WeightingConfig, WordWeight, caption_word_weights, join_prompt, text_word_weights
 
@@ -54,8 +54,7 @@ class GenerationParams:
             size=self.size if self.size is not None else preset.size,
             scheduler=self.scheduler or preset.scheduler,
         )
-        if params.scheduler not in SCHEDULERS:
-            raise Sound2ImgError(f"Unknown sampler {params.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.")
+        check_scheduler(params.scheduler)  # before the captioner runs, not after
         if not 0 <= params.seed < 2**63:
             raise Sound2ImgError(f"The seed must be between 0 and 2^63 − 1, got {params.seed}.")
         if params.guidance_scale < 0:

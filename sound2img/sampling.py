@@ -23,10 +23,14 @@ from .errors import Sound2ImgError
 SCHEDULERS = {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
 
 
-def make_scheduler(name: str, config):
-    """A fresh scheduler of the named kind from a model's scheduler config (schedulers keep per-run state)."""
+def check_scheduler(name: str) -> None:
     if name not in SCHEDULERS:
         raise Sound2ImgError(f"Unknown sampler {name!r}; choose one of {', '.join(SCHEDULERS)}.")
+
+
+def make_scheduler(name: str, config):
+    """A fresh scheduler of the named kind from a model's scheduler config (schedulers keep per-run state)."""
+    check_scheduler(name)
     # PLMS is PNDM without its Runge-Kutta warm-up; DDIM must not clip latents to [-1, 1] (its default),
     # which a PNDM config of Stable Diffusion does not switch off.
     extra = {"pndm": {"skip_prk_steps": True}, "ddim": {"clip_sample": False}}.get(name, {})
