@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from typing import Sequence
 
+from tqdm.auto import tqdm
+
+from .dso import DSOConfig
 from .errors import Sound2ImgError, Sound2ImgWarning
-from .presets import PRESETS
+from .presets import PRESETS, get_preset
 from .sampling import SCHEDULERS
 from .weighting import WORD_WEIGHTS, WeightingConfig
 
@@ -35,8 +39,41 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--weighting", choices=sorted(WORD_WEIGHTS), default="paper", help="W_init variant (default: %(default)s)")
     generate.add_argument("--no-audio-attention", action="store_true", help="ablation: ignore the captioner's probabilities")
     generate.add_argument("--no-sentence-attention", action="store_true", help="ablation: ignore the noun probabilities")
+    dso = generate.add_argument_group("direct sound optimization (DSO); unset options take the preset's values")
+    dso.add_argument("--dso-steps", type=int, default=None, help="Adam steps on W; 0 = off (paper: 10; tiny preset: 0)")
+    dso.add_argument("--lr-noun", type=float, default=None, help="learning rate of noun tokens (paper: 0.01)")
+    dso.add_argument("--lr-other", type=float, default=None, help="learning rate of the other tokens (paper: 0.001)")
+    dso.add_argument("--lambda-aclip", type=float, default=None, help="weight of the AudioCLIP term (paper: 0.9)")
+    dso.add_argument("--lambda-clip", type=float, default=None, help="weight of the CLIP term (paper: 1.0)")
+    dso.add_argument("--lambda-l2", type=float, default=None, help="weight of the L2 term (paper: 0.01)")
+    dso.add_argument("--cutouts", type=int, default=None, help="augmented views per image; 0 = none, as the released code")
+    dso.add_argument("--grad-steps", type=int, default=None, help="backpropagate through the last K sampler steps only")
+    dso.add_argument("--dso-decoder", choices=("vae", "taesd"), default=None, help="decoder inside DSO (the final image always uses the VAE)")
+    dso.add_argument("--per-channel", action="store_true", default=None, help="W per token and channel, as the released code")
+    dso.add_argument("--keep", choices=("last", "best"), default=None, help="return the image after the last update or the lowest-loss one")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
+
+
+_DSO_OPTIONS = {
+    "dso_steps": "steps",
+    "lr_noun": "lr_noun",
+    "lr_other": "lr_other",
+    "lambda_aclip": "lambda_aclip",
+    "lambda_clip": "lambda_clip",
+    "lambda_l2": "lambda_l2",
+    "cutouts": "cutouts",
+    "grad_steps": "grad_steps",
+    "dso_decoder": "decoder",
+    "per_channel": "per_channel",
+    "keep": "keep",
+}
+
+
+def dso_config(args: argparse.Namespace) -> DSOConfig:
+    """The preset's DSO settings with the options given on the command line."""
+    given = {field: getattr(args, option) for option, field in _DSO_OPTIONS.items() if getattr(args, option) is not None}
+    return replace(get_preset(args.preset).dso, seed=args.seed, **given)
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -58,11 +95,16 @@ def generate(args: argparse.Namespace) -> int:
             audio_attention=not args.no_audio_attention,
             sentence_attention=not args.no_sentence_attention,
         ),
+        dso=dso_config(args),
     )
     pipe = Sound2Image.from_preset(args.preset, device=args.device)
-    output = pipe(args.audio, params, show_progress=not args.quiet)
+    with tqdm(total=params.dso.steps, desc="DSO", disable=args.quiet or params.dso.steps == 0, leave=False) as bar:
+        output = pipe(args.audio, params, show_progress=not args.quiet, dso_callback=lambda step, total: bar.update(1))
     png, sidecar = output.save(args.output)
     print(f"caption: {output.caption}")
+    if output.dso_final is not None:
+        first, final = output.dso[0], output.dso_final
+        print(f"DSO: loss {first['loss']:.4f} → {final['loss']:.4f}, CLIPScore {first['clip_score']:.4f} → {final['clip_score']:.4f}")
     print(f"wrote {png} and {sidecar}")
     return 0
 

@@ -80,8 +80,10 @@ def encode_text(text_encoder, input_ids: torch.Tensor) -> torch.Tensor:
 
 
 def apply_weights(z: torch.Tensor, weights: torch.Tensor, preserve_mean: bool = False) -> torch.Tensor:
-    """Eq. 5: z_n = W ⊙ z, W broadcast over the channels; optionally rescaled to the mean of z (released code)."""
-    z_n = z * weights.to(z.device, z.dtype).unsqueeze(-1)
+    """Eq. 5: z_n = W ⊙ z with W per token (broadcast over channels) or per token and channel; optionally
+    rescaled to the mean of z (released code)."""
+    weights = weights.to(z.device, z.dtype)
+    z_n = z * (weights if weights.dim() == z.dim() else weights.unsqueeze(-1))
     if preserve_mean:
         z_n = z_n * (z.mean() / z_n.mean())
     return z_n

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -22,9 +23,11 @@ from . import __version__
 from .audio import DEFAULT_MAX_DURATION, Audio, load_audio
 from .captioning import Captioner
 from .conditioning import TokenWeight, apply_weights, encode_text, weight_tokens
+from .dso import DSOConfig, DSOResult, optimize
 from .errors import Sound2ImgError
 from .presets import Preset, get_preset
 from .sampling import LatentDiffusionSampler, check_scheduler, to_pil
+from .scoring import AudioImageScorer, ImageTextScorer
 from .sentence_attention import NounScorer
 from .weighting import WeightingConfig, WordWeight, caption_word_weights, join_prompt, text_word_weights
 
@@ -44,6 +47,7 @@ class GenerationParams:
     scheduler: str | None = None
     max_duration: float = DEFAULT_MAX_DURATION
     weighting: WeightingConfig = field(default_factory=WeightingConfig)
+    dso: DSOConfig | None = None
 
     def resolved(self, preset: Preset) -> "GenerationParams":
         """A copy with the preset's defaults filled in, checked for values that cannot work."""
@@ -53,6 +57,7 @@ class GenerationParams:
             guidance_scale=self.guidance_scale if self.guidance_scale is not None else preset.guidance_scale,
             size=self.size if self.size is not None else preset.size,
             scheduler=self.scheduler or preset.scheduler,
+            dso=self.dso if self.dso is not None else preset.dso,
         )
         check_scheduler(params.scheduler)  # before the captioner runs, not after
         if not 0 <= params.seed < 2**63:
@@ -74,8 +79,22 @@ class CaptionAnalysis:
 
 
 @dataclass
+class DSOModels:
+    """What direct sound optimization needs beyond the image model: its two scorers and a cheap decoder."""
+
+    image_text: ImageTextScorer
+    audio_image: AudioImageScorer
+    taesd: Any = None
+
+
+@dataclass
 class Sound2ImageOutput:
-    """An image and the reasoning behind it."""
+    """An image and the reasoning behind it.
+
+    With DSO, `dso` has one entry per update (the rendering before it), `dso_final` the scores of the
+    image after the last update, `weights_after` each word's weight after DSO (mean over its tokens and
+    channels), and `dso_images` the image of every rendering.
+    """
 
     image: Image.Image
     caption: str
@@ -88,10 +107,14 @@ class Sound2ImageOutput:
     timings: dict[str, float]
     versions: dict[str, str]
     warnings: list[str]
+    dso: list[dict[str, Any]] = field(default_factory=list)
+    dso_final: dict[str, Any] | None = None
+    weights_after: list[float] | None = None
+    dso_images: list[Image.Image] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """Everything but the image, as JSON-ready data (the CLI's sidecar file)."""
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name != "image"}
+        """Everything but the images, as JSON-ready data (the CLI's sidecar file)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self) if f.name not in ("image", "dso_images")}
 
     def save(self, path: str | Path) -> tuple[Path, Path]:
         """Write the PNG (caption and seed in its text metadata) and a JSON sidecar next to it."""
@@ -121,6 +144,7 @@ class Sound2Image:
         text_encoder,
         sampler: LatentDiffusionSampler,
         preset: Preset,
+        dso_models: DSOModels | Callable[[], DSOModels] | None = None,
     ):
         self.captioner = captioner  # audio → caption with audio attention A
         self.noun_scorer = noun_scorer  # caption → sentence attention S
@@ -128,6 +152,18 @@ class Sound2Image:
         self.text_encoder = text_encoder  # CLIP text encoder: prompt → z
         self.sampler = sampler  # UNet + VAE + scheduler: z_n → image
         self.preset = preset
+        self._dso_models = dso_models  # CLIP + AudioCLIP (+ TAESD), or a loader called on first DSO use
+        self._dso_lock = threading.Lock()
+
+    @property
+    def dso_models(self) -> DSOModels:
+        """The DSO scorers, loaded on first use so that runs without DSO never download them."""
+        with self._dso_lock:
+            if callable(self._dso_models):
+                self._dso_models = self._dso_models()
+            if self._dso_models is None:
+                raise Sound2ImgError("This pipeline has no DSO scorers; build it with dso_models or use --dso-steps 0.")
+            return self._dso_models
 
     @classmethod
     def from_preset(cls, name: str = "default", *, device: str | torch.device | None = None, torch_dtype: torch.dtype | None = None) -> "Sound2Image":
@@ -140,8 +176,11 @@ class Sound2Image:
             parts = tiny.build(style_prefix=preset.style_prefix)
             text_encoder, unet, vae = parts.text_encoder.to(device), parts.unet.to(device), parts.vae.to(device)
             parts.captioner.model.to(device)
+            parts.image_text_scorer.model.to(device)
+            parts.audio_image_scorer.model.to(device)
             sampler = LatentDiffusionSampler(unet, vae, parts.scheduler_config)
-            return cls(parts.captioner, parts.noun_scorer, parts.tokenizer, text_encoder, sampler, preset)
+            dso_models = DSOModels(parts.image_text_scorer, parts.audio_image_scorer, parts.taesd.to(device))
+            return cls(parts.captioner, parts.noun_scorer, parts.tokenizer, text_encoder, sampler, preset, dso_models)
 
         from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizerFast
@@ -166,12 +205,15 @@ class Sound2Image:
             unet = component(UNet2DConditionModel, "unet", torch_dtype=dtype).to(device).eval().requires_grad_(False)
             vae = component(AutoencoderKL, "vae", torch_dtype=dtype).to(device).eval().requires_grad_(False)
             scheduler_config = component(PNDMScheduler, "scheduler").config
+            if preset.lora is not None:
+                _fuse_lora(preset.lora, tokenizer, text_encoder, unet, vae, scheduler_config)
         except OSError as error:  # what huggingface_hub and transformers raise for missing files and no network
             raise Sound2ImgError(
                 f"Could not load the models of preset {name!r} ({error}). They are downloaded from the Hugging Face "
                 "Hub on first use: check the network connection, or try `--preset tiny`, which needs no download."
             ) from error
-        return cls(captioner, noun_scorer, tokenizer, text_encoder, LatentDiffusionSampler(unet, vae, scheduler_config), preset)
+        sampler = LatentDiffusionSampler(unet, vae, scheduler_config)
+        return cls(captioner, noun_scorer, tokenizer, text_encoder, sampler, preset, lambda: _load_dso_models(device, dtype))
 
     @property
     def models(self) -> dict[str, Any]:
@@ -205,9 +247,11 @@ class Sound2Image:
         params: GenerationParams | None = None,
         *,
         callback: Callable[[int, int], None] | None = None,
+        dso_callback: Callable[[int, int], None] | None = None,
         show_progress: bool = True,
     ) -> Sound2ImageOutput:
-        """Generate an image for a sound; `callback(step, total)` reports sampler progress."""
+        """Generate an image for a sound; `callback(step, total)` reports sampler steps of the first
+        rendering and `dso_callback(step, total)` each DSO update."""
         params = (params or GenerationParams()).resolved(self.preset)
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -218,27 +262,45 @@ class Sound2Image:
             conditioning = weight_tokens(self.tokenizer, analysis.prompt, analysis.words)
             negative = weight_tokens(self.tokenizer, params.negative_prompt)
             z = encode_text(self.text_encoder, conditioning.input_ids)
-            z_n = apply_weights(z, conditioning.weights, params.weighting.preserve_mean)
             negative_embeds = encode_text(self.text_encoder, negative.input_ids)
+        latents = self.sampler.initial_latents(params.seed, params.size, params.size)
 
-        # 5. Sample from seeded noise with classifier-free guidance, then decode.
-        with _timed(timings, "sample"):
-            latents = self.sampler.initial_latents(params.seed, params.size, params.size)
-            latents = self.sampler.denoise(
+        def embed(weights: torch.Tensor) -> torch.Tensor:
+            return apply_weights(z, weights, params.weighting.preserve_mean)
+
+        def render(weights: torch.Tensor, differentiable: bool = False, progress: Callable | None = None) -> torch.Tensor:
+            """5. Sample from the fixed seeded noise with classifier-free guidance, then decode."""
+            dso = params.dso
+            out = self.sampler.denoise(
                 latents,
-                z_n,
+                embed(weights),
                 negative_embeds,
                 scheduler=params.scheduler,
                 steps=params.steps,
                 guidance_scale=params.guidance_scale,
-                callback=callback,
-                show_progress=show_progress,
+                callback=progress,
+                show_progress=show_progress and not differentiable,
+                grad_steps=dso.grad_steps if differentiable else None,
+                checkpoint=dso.checkpoint and differentiable,
+                noise_seed=params.seed,
             )
-        with _timed(timings, "decode"):
-            image = to_pil(self.sampler.decode(latents))
+            cheap = differentiable and dso.decoder == "taesd"
+            return self.sampler.decode(out, self.dso_models.taesd if cheap else None)
+
+        notes = analysis.notes + conditioning.notes + negative.notes
+        dso_result: DSOResult | None = None
+        if params.dso.steps == 0:
+            with _timed(timings, "sample"):
+                image = to_pil(render(conditioning.weights, progress=callback))
+        else:
+            # 6. Direct sound optimization of W (Sec. 3.5, eq. 6); its first rendering is the W_init image.
+            with _timed(timings, "dso"):
+                dso_result = self._optimize(analysis, conditioning, z, embed, render, params.dso, dso_callback)
+            image = dso_result.chosen.image
+            notes += dso_result.notes
         timings["total"] = time.perf_counter() - start
 
-        return Sound2ImageOutput(
+        output = Sound2ImageOutput(
             image=image,
             caption=analysis.caption,
             prompt=analysis.prompt,
@@ -249,8 +311,83 @@ class Sound2Image:
             models=self.models,
             timings=timings,
             versions=_versions(),
-            warnings=analysis.notes + conditioning.notes + negative.notes,
+            warnings=notes,
         )
+        if dso_result is not None:
+            output.dso = [step.record() for step in dso_result.steps]
+            output.dso_final = {**dso_result.final.record(), "chosen_step": dso_result.chosen.step}
+            output.weights_after = _word_weights(dso_result.chosen.weights, conditioning.tokens, len(analysis.words))
+            output.dso_images = [step.image for step in dso_result.steps] + [dso_result.final.image]
+        return output
+
+    def _optimize(self, analysis: CaptionAnalysis, conditioning, z, embed, render, config: DSOConfig, callback) -> DSOResult:
+        models = self.dso_models
+        noun_tokens = torch.tensor(
+            [[t.word_index is not None and analysis.words[t.word_index].is_noun for t in conditioning.tokens]
+             + [False] * (conditioning.weights.shape[1] - len(conditioning.tokens))]
+        )
+        return optimize(
+            render=render,
+            z=z,
+            weights=conditioning.weights,
+            noun_tokens=noun_tokens,
+            caption_embedding=models.image_text.text_embedding(analysis.prompt),
+            audio_embedding=models.audio_image.audio_embedding(analysis.audio),
+            image_text=models.image_text,
+            audio_image=models.audio_image,
+            config=config,
+            embed=embed,
+            callback=callback,
+        )
+
+
+def _word_weights(weights: torch.Tensor, tokens: list[TokenWeight], n_words: int) -> list[float]:
+    """Per word: the mean of its tokens' weights (and channels, for per-channel W)."""
+    per_token = weights[0].float()
+    per_token = per_token.mean(-1) if per_token.dim() == 2 else per_token
+    sums, counts = [0.0] * n_words, [0] * n_words
+    for position, token in enumerate(tokens):
+        if token.word_index is not None:
+            sums[token.word_index] += float(per_token[position])
+            counts[token.word_index] += 1
+    return [total / count if count else float("nan") for total, count in zip(sums, counts)]
+
+
+def _fuse_lora(lora, tokenizer, text_encoder, unet, vae, scheduler_config) -> None:
+    """Load a LoRA into the UNet (diffusers' loader, in place) and fuse it, so sampling costs nothing extra."""
+    from diffusers import PNDMScheduler, StableDiffusionPipeline
+
+    holder = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(scheduler_config),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    holder.load_lora_weights(lora.repo_id, revision=lora.revision, weight_name="pytorch_lora_weights.safetensors")
+    holder.fuse_lora()
+    holder.unload_lora_weights()
+
+
+def _load_dso_models(device: torch.device, dtype: torch.dtype) -> DSOModels:
+    """CLIP ViT-B/32, AudioCLIP and TAESD at pinned versions, downloaded on first DSO use."""
+    from .audioclip import AudioCLIP
+    from .presets import CLIP_VIT_B32, TAESD
+    from .scoring import AudioClipScorer, ClipScorer
+
+    try:
+        image_text = ClipScorer.from_pretrained(CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision, device=device)
+        audio_image = AudioClipScorer(AudioCLIP.from_pretrained().to(device))
+        from diffusers import AutoencoderTiny
+
+        taesd = AutoencoderTiny.from_pretrained(TAESD.repo_id, revision=TAESD.revision, torch_dtype=dtype).to(device)
+        taesd.eval().requires_grad_(False)
+    except OSError as error:
+        raise Sound2ImgError(f"Could not load the models for direct sound optimization ({error}); try --dso-steps 0.") from error
+    return DSOModels(image_text, audio_image, taesd)
 
 
 @contextmanager

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from .dso import DSOConfig
 from .errors import Sound2ImgError
 
 
@@ -19,6 +20,12 @@ WHISPER_SMALL_CAPTIONING = HubModel("MU-NLPC/whisper-small-audio-captioning", "e
 FLAIR_UPOS_ENGLISH = HubModel("flair/upos-english", "dbd8c366d6c4c3b4c5dd2f5a8752802f87c57924")
 SD_15 = HubModel("stable-diffusion-v1-5/stable-diffusion-v1-5", "451f4fe16113bff5a5d2269ed5ad43b0592e9a14")
 SD_14 = HubModel("CompVis/stable-diffusion-v1-4", "133a221b8aa7292a167afc5127cb63fb5005638b")
+# Direct sound optimization: CLIP for the image–caption term, the tiny autoencoder for cheap decodes, and
+# the LCM-LoRA that makes SD 1.5 sample in 4 steps (the fast preset). AudioCLIP is a GitHub release file
+# (`sound2img.audioclip.CHECKPOINT_URL`, checked by sha256).
+CLIP_VIT_B32 = HubModel("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")
+TAESD = HubModel("madebyollin/taesd", "f4a5c744c09b16bba019971e6fdb156bd633332b")
+LCM_LORA_SD15 = HubModel("latent-consistency/lcm-lora-sdv1-5", "cf2fced511dbe7e26c8d1d397e728fbab875db4b")
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,7 @@ class Preset:
     """Which models to load and the sampling defaults that go with them.
 
     A preset whose models are None builds tiny random-weight models in-process (see `sound2img.tiny`).
+    `dso` holds the preset's direct-sound-optimization defaults (steps = 0: off unless asked).
     """
 
     name: str
@@ -38,6 +46,8 @@ class Preset:
     guidance_scale: float = 7.5
     size: int = 512
     style_prefix: str = "clotho > caption: "
+    lora: HubModel | None = None
+    dso: DSOConfig = field(default_factory=DSOConfig)
 
     @property
     def in_process(self) -> bool:
@@ -59,6 +69,19 @@ PRESETS = {
         tagger=FLAIR_UPOS_ENGLISH,
         diffusion=SD_14,
     ),
+    "fast": Preset(
+        name="fast",
+        description="SD 1.5 with the LCM-LoRA: 4 steps, no guidance; DSO decodes with TAESD and backpropagates "
+        "through the last 2 steps, so 10 DSO steps cost about one ordinary 40-step render.",
+        captioner=WHISPER_SMALL_CAPTIONING,
+        tagger=FLAIR_UPOS_ENGLISH,
+        diffusion=SD_15,
+        lora=LCM_LORA_SD15,
+        scheduler="lcm",
+        steps=4,
+        guidance_scale=1.0,
+        dso=DSOConfig(grad_steps=2, decoder="taesd"),
+    ),
     "tiny": Preset(
         name="tiny",
         description="Tiny random-weight models built in-process: no download, seconds on a CPU, meaningless images.",
@@ -67,6 +90,7 @@ PRESETS = {
         diffusion=None,
         steps=10,
         size=64,
+        dso=DSOConfig(steps=0, cutouts=2),
     ),
 }
 

@@ -8,19 +8,21 @@ gives the same start on any device.
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 import numpy as np
 import torch
 import torch.utils.checkpoint
-from diffusers import DDIMScheduler, EulerDiscreteScheduler, PNDMScheduler
+from diffusers import DDIMScheduler, EulerDiscreteScheduler, LCMScheduler, PNDMScheduler
 from PIL import Image
 from tqdm.auto import tqdm
 
 from .errors import Sound2ImgError
 
-# PNDM with skip_prk_steps is PLMS, the sampler of the paper and of the released code.
-SCHEDULERS = {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler}
+# PNDM with skip_prk_steps is PLMS, the sampler of the paper and of the released code; LCM is for the
+# few-step LCM-LoRA of the fast preset.
+SCHEDULERS = {"pndm": PNDMScheduler, "ddim": DDIMScheduler, "euler": EulerDiscreteScheduler, "lcm": LCMScheduler}
 
 
 def check_scheduler(name: str) -> None:
@@ -72,12 +74,14 @@ class LatentDiffusionSampler:
         show_progress: bool = True,
         grad_steps: int | None = None,
         checkpoint: bool = False,
+        noise_seed: int = 0,
     ) -> torch.Tensor:
         """Run the sampler from `latents`; differentiable whenever autograd is enabled by the caller.
 
         With autograd on, `grad_steps = K` records the graph only for the last K UNet calls (None: all of
         them), and `checkpoint` recomputes each UNet call in the backward pass instead of storing its
-        activations: the same gradient for much less memory.
+        activations: the same gradient for much less memory. Samplers that add fresh noise between steps
+        (LCM) draw it from `noise_seed`, so every rendering of a DSO run sees the same noise.
         """
         if steps < 1:
             raise Sound2ImgError(f"The number of sampler steps must be at least 1, got {steps}.")
@@ -88,6 +92,9 @@ class LatentDiffusionSampler:
         embeds = embeds.to(self.device, self.unet.dtype)
         latents = latents * sampler.init_noise_sigma
         timesteps = sampler.timesteps
+        step_options = {}
+        if "generator" in inspect.signature(sampler.step).parameters:
+            step_options["generator"] = torch.Generator("cpu").manual_seed(noise_seed)
         differentiable = torch.is_grad_enabled()
         first_tracked = 0 if grad_steps is None else max(len(timesteps) - grad_steps, 0)
         for i, t in enumerate(tqdm(timesteps, desc="sampling", disable=not show_progress, leave=False)):
@@ -102,7 +109,7 @@ class LatentDiffusionSampler:
                 if guided:
                     noise_uncond, noise_text = noise.chunk(2)
                     noise = noise_uncond + guidance_scale * (noise_text - noise_uncond)
-                latents = sampler.step(noise, t, latents).prev_sample
+                latents = sampler.step(noise, t, latents, **step_options).prev_sample
             if callback is not None:
                 callback(i + 1, len(timesteps))
         return latents
@@ -110,9 +117,11 @@ class LatentDiffusionSampler:
     def _predict_noise(self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor) -> torch.Tensor:
         return self.unet(model_input, t, encoder_hidden_states=embeds).sample
 
-    def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Latents to images in [0, 1], shape (batch, 3, height, width)."""
-        images = self.vae.decode(latents.to(self.vae.dtype) / self.vae.config.scaling_factor).sample
+    def decode(self, latents: torch.Tensor, decoder=None) -> torch.Tensor:
+        """Latents to images in [0, 1], shape (batch, 3, height, width), with the VAE or another `decoder`
+        of the same interface (the tiny autoencoder TAESD)."""
+        decoder = decoder or self.vae
+        images = decoder.decode(latents.to(decoder.dtype) / decoder.config.scaling_factor).sample
         return (images.float() / 2 + 0.5).clamp(0, 1)
 
 

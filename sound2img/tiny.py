@@ -154,15 +154,28 @@ class TinyComponents:
     text_encoder: object
     unet: object
     vae: object
+    taesd: object
     scheduler_config: dict
+    image_text_scorer: object
+    audio_image_scorer: object
 
 
 def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyComponents:
     """Every model of the pipeline, tiny and seeded; the global random state is left untouched."""
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from diffusers import AutoencoderKL, AutoencoderTiny, PNDMScheduler, UNet2DConditionModel
+    from transformers import (
+        CLIPConfig,
+        CLIPModel,
+        CLIPTextConfig,
+        CLIPTextModel,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+    )
 
+    from .audioclip import TINY_CONFIG, AudioCLIP
     from .captioning import WhisperCaptioner
+    from .scoring import AudioClipScorer, ClipScorer
     from .sentence_attention import FlairNounScorer
 
     with torch.random.fork_rng(devices=[]):
@@ -228,6 +241,29 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
             norm_num_groups=8,
             sample_size=64,
         )
+        taesd = AutoencoderTiny(
+            encoder_block_out_channels=(8, 8, 8, 8),
+            decoder_block_out_channels=(8, 8, 8, 8),
+            num_encoder_blocks=(1, 1, 1, 1),
+            num_decoder_blocks=(1, 1, 1, 1),
+            latent_channels=4,
+        )
+        clip = CLIPModel(
+            CLIPConfig(
+                text_config=dict(
+                    vocab_size=len(c_tok),
+                    hidden_size=32,
+                    intermediate_size=64,
+                    num_hidden_layers=1,
+                    num_attention_heads=2,
+                    bos_token_id=c_tok.bos_token_id,
+                    eos_token_id=c_tok.eos_token_id,
+                ),
+                vision_config=dict(image_size=224, patch_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+                projection_dim=16,
+            )
+        )
+        audioclip = AudioCLIP(TINY_CONFIG)
     scheduler_config = PNDMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
@@ -237,6 +273,8 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
         set_alpha_to_one=False,
         steps_offset=1,
     ).config
-    for model in (whisper, text_encoder, unet, vae):
+    for model in (whisper, text_encoder, unet, vae, taesd):
         model.eval().requires_grad_(False)
-    return TinyComponents(captioner, noun_scorer, c_tok, text_encoder, unet, vae, scheduler_config)
+    return TinyComponents(
+        captioner, noun_scorer, c_tok, text_encoder, unet, vae, taesd, scheduler_config, ClipScorer(clip, c_tok), AudioClipScorer(audioclip)
+    )

@@ -22,12 +22,17 @@ def test_every_hub_model_is_pinned_to_a_full_commit(name):
             assert re.fullmatch(r"[0-9a-f]{40}", model.revision), model
 
 
-@pytest.mark.parametrize("name", ["default", "paper"])
+@pytest.mark.parametrize("name", ["default", "paper", "fast"])
 def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, tiny_parts, example_wav, name):
+    import diffusers
     import flair.models
     import huggingface_hub
     import transformers
-    from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
+    from diffusers import AutoencoderKL, AutoencoderTiny, PNDMScheduler, UNet2DConditionModel
+
+    from sound2img import audioclip
+    from sound2img.dso import DSOConfig
+    from sound2img.presets import CLIP_VIT_B32, TAESD
 
     calls = []
     captioner = tiny_parts.captioner
@@ -40,6 +45,8 @@ def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, t
         UNet2DConditionModel: tiny_parts.unet,
         AutoencoderKL: tiny_parts.vae,
         PNDMScheduler: PNDMScheduler.from_config(tiny_parts.scheduler_config),
+        transformers.CLIPModel: tiny_parts.image_text_scorer.model,
+        AutoencoderTiny: tiny_parts.taesd,
     }
     for cls, stand_in in stand_ins.items():
 
@@ -56,6 +63,19 @@ def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, t
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     monkeypatch.setattr(flair.models.SequenceTagger, "load", classmethod(lambda cls_, path: tiny_parts.noun_scorer.tagger))
 
+    def fake_audioclip(cls_, url=audioclip.CHECKPOINT_URL, sha256=audioclip.CHECKPOINT_SHA256):
+        calls.append(("AudioCLIP", url, None, sha256))
+        return tiny_parts.audio_image_scorer.model
+
+    monkeypatch.setattr(audioclip.AudioCLIP, "from_pretrained", classmethod(fake_audioclip))
+
+    def fake_lora(self, repo_id, *, revision, weight_name):
+        calls.append(("load_lora_weights", repo_id, weight_name, revision))
+
+    monkeypatch.setattr(diffusers.StableDiffusionPipeline, "load_lora_weights", fake_lora)
+    monkeypatch.setattr(diffusers.StableDiffusionPipeline, "fuse_lora", lambda self: None)
+    monkeypatch.setattr(diffusers.StableDiffusionPipeline, "unload_lora_weights", lambda self: None)
+
     pipe = Sound2Image.from_preset(name, device="cpu")
     preset = PRESETS[name]
     sd, captioning, tagger = preset.diffusion, preset.captioner, preset.tagger
@@ -71,8 +91,20 @@ def test_from_preset_loads_every_component_at_its_pinned_revision(monkeypatch, t
             ("AutoencoderKL", sd.repo_id, "vae", sd.revision),
             ("PNDMScheduler", sd.repo_id, "scheduler", sd.revision),
         ]
+        + ([("load_lora_weights", preset.lora.repo_id, "pytorch_lora_weights.safetensors", preset.lora.revision)] if preset.lora else [])
     )
-    output = pipe(example_wav, GenerationParams(size=64, steps=2), show_progress=False)
+    # The DSO models are loaded on first use only, at their pinned versions.
+    calls.clear()
+    output = pipe(example_wav, GenerationParams(size=64, steps=2, dso=DSOConfig(steps=1, cutouts=0)), show_progress=False)
+    assert sorted(calls) == sorted(
+        [
+            ("CLIPModel", CLIP_VIT_B32.repo_id, None, CLIP_VIT_B32.revision),
+            ("CLIPTokenizerFast", CLIP_VIT_B32.repo_id, None, CLIP_VIT_B32.revision),
+            ("AudioCLIP", audioclip.CHECKPOINT_URL, None, audioclip.CHECKPOINT_SHA256),
+            ("AutoencoderTiny", TAESD.repo_id, None, TAESD.revision),
+        ]
+    )
+    assert len(output.dso) == 1 and output.dso_final is not None
     assert output.models["diffusion"] == {"repo_id": sd.repo_id, "revision": sd.revision}
     assert output.params["preset"] == name and output.image.size == (64, 64)
 
