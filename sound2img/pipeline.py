@@ -370,6 +370,7 @@ def _fuse_lora(lora, tokenizer, text_encoder, unet, vae, scheduler_config) -> No
     holder.load_lora_weights(lora.repo_id, revision=lora.revision, weight_name="pytorch_lora_weights.safetensors")
     holder.fuse_lora()
     holder.unload_lora_weights()
+    unet.requires_grad_(False)
 
 
 def _load_dso_models(device: torch.device, dtype: torch.dtype) -> DSOModels:

@@ -120,3 +120,36 @@ def test_a_failed_download_becomes_a_readable_error(monkeypatch):
     monkeypatch.setattr(transformers.WhisperForConditionalGeneration, "from_pretrained", classmethod(offline))
     with pytest.raises(Sound2ImgError, match="preset 'default'.*--preset tiny"):
         Sound2Image.from_preset("default", device="cpu")
+
+
+def test_a_lora_file_is_fused_into_the_unet(tmp_path):
+    """The fast preset's LoRA path, offline: a LoRA saved in diffusers' format is loaded and fused in place."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    from sound2img import tiny
+    from sound2img.pipeline import _fuse_lora
+    from sound2img.presets import HubModel
+
+    parts = tiny.build()
+    unet = parts.unet
+    x, t, text = torch.randn(1, 4, 8, 8), torch.tensor(10), torch.randn(1, 77, 32)
+    with torch.no_grad():
+        plain = unet(x, t, encoder_hidden_states=text).sample
+    unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_k", "to_q", "to_v", "to_out.0"]))
+    for name, parameter in unet.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, std=0.1)  # peft starts B at zero, which would change nothing
+    with torch.no_grad():
+        with_lora = unet(x, t, encoder_hidden_states=text).sample
+    StableDiffusionPipeline.save_lora_weights(tmp_path, unet_lora_layers=get_peft_model_state_dict(unet), weight_name="pytorch_lora_weights.safetensors")
+    unet.delete_adapters("default")
+
+    _fuse_lora(HubModel(str(tmp_path), "0" * 40), parts.tokenizer, parts.text_encoder, unet, parts.vae, parts.scheduler_config)
+    with torch.no_grad():
+        fused = unet(x, t, encoder_hidden_states=text).sample
+    assert not torch.allclose(fused, plain, atol=1e-3)
+    assert torch.allclose(fused, with_lora, atol=1e-5)
+    assert not any("lora" in name for name, _ in unet.named_parameters())
+    assert not any(p.requires_grad for p in unet.parameters())
