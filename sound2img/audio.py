@@ -16,9 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import librosa
 import numpy as np
 import soundfile as sf
+import soxr
 
 from .errors import Sound2ImgError, notify
 
@@ -50,7 +50,7 @@ class Audio:
         """The samples at `sample_rate` (each model has its own), keeping the gain and any value above 1.0."""
         if sample_rate == self.sample_rate:
             return self.samples
-        return librosa.resample(self.samples, orig_sr=self.sample_rate, target_sr=sample_rate, res_type="soxr_hq")
+        return soxr.resample(self.samples, self.sample_rate, sample_rate, quality="HQ")
 
 
 def prepare_audio(
@@ -70,7 +70,7 @@ def prepare_audio(
         raise Sound2ImgError(f"{source}: the sample rate must be positive, got {sample_rate}.")
     data = np.asarray(samples, dtype=np.float64)
     if data.ndim == 2:
-        # Channels may come first (librosa) or last (soundfile); the shorter axis holds them.
+        # Channels may come first or last (soundfile: last); the shorter axis holds them.
         data = data.mean(axis=0 if data.shape[0] < data.shape[1] else 1)
     if data.ndim != 1:
         raise Sound2ImgError(f"{source}: expected mono or multi-channel audio, got an array of shape {data.shape}.")

@@ -297,6 +297,9 @@ class Sound2Image:
             with _timed(timings, "dso"):
                 dso_result = self._optimize(analysis, conditioning, z, embed, render, params.dso, dso_callback)
             image = dso_result.chosen.image
+            if dso_result.chosen is not dso_result.final and params.dso.decoder == "taesd":
+                with _timed(timings, "decode_chosen"):  # DSO renderings were decoded cheaply; the result is not
+                    image = to_pil(render(dso_result.chosen.weights))
             notes += dso_result.notes
         timings["total"] = time.perf_counter() - start
 
