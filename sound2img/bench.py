@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .dso import DSOConfig
-from .pipeline import DSOModels, GenerationParams, Sound2Image
+from .pipeline import DSOModels, GenerationParams, Sound2Image, place
 from .presets import PRESETS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dog_barking.wav"
@@ -35,7 +35,8 @@ class UNetTimer:
     """Counts UNet calls and times them, forward and backward, by wrapping the sampler's UNet call.
 
     Backward time is the span from the moment the gradient reaches the UNet's output until it has left
-    through its inputs; a forward call inside that span is checkpointing's recomputation and is counted
+    through all of its inputs that need it (the text embeddings, and the latents when earlier steps are
+    differentiated too); a forward call inside that span is checkpointing's recomputation and is counted
     as such, not as forward time.
     """
 
@@ -44,23 +45,29 @@ class UNetTimer:
         self.forward_calls = self.backward_calls = self.recomputed_calls = 0
         self.forward_seconds = self.backward_seconds = 0.0
         self._entered: float | None = None
+        self._pending = 0
         original = sampler._predict_noise
 
         def timed(model_input, t, embeds):
             if self._entered is not None:  # checkpointing recomputes (and may stop early): inside backward time
                 self.recomputed_calls += 1
                 return original(model_input, t, embeds)
+            # Nodes of this call only, to see the gradient leave the UNet through each input.
+            inputs = [x.view_as(x) for x in (model_input, embeds) if x.requires_grad]
+            if model_input.requires_grad:
+                model_input = inputs[0]
             if embeds.requires_grad:
-                embeds = embeds.view_as(embeds)  # a node of this call only, to see the gradient leave
+                embeds = inputs[-1]
             self._sync()
             began = time.perf_counter()
             out = original(model_input, t, embeds)
             self._sync()
             self.forward_calls += 1
             self.forward_seconds += time.perf_counter() - began
-            if out.requires_grad and embeds.requires_grad:
-                out.register_hook(self._enter)
-                embeds.register_hook(self._leave)
+            if out.requires_grad and inputs:
+                out.register_hook(lambda grad, n=len(inputs): self._enter(n))
+                for x in inputs:
+                    x.register_hook(self._leave)
             return out
 
         sampler._predict_noise = timed
@@ -69,15 +76,18 @@ class UNetTimer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def _enter(self, grad):
+    def _enter(self, inputs: int) -> None:
         self._sync()
         self._entered = time.perf_counter()
+        self._pending = inputs
 
-    def _leave(self, grad):
-        self._sync()
-        self.backward_seconds += time.perf_counter() - self._entered
-        self.backward_calls += 1
-        self._entered = None
+    def _leave(self, grad) -> None:
+        self._pending -= 1
+        if self._pending == 0:
+            self._sync()
+            self.backward_seconds += time.perf_counter() - self._entered
+            self.backward_calls += 1
+            self._entered = None
 
     @property
     def seconds(self) -> float:
@@ -137,9 +147,7 @@ def build_sd15(device: torch.device, dtype: torch.dtype) -> Sound2Image:
         sample_size=512,
     )
     models = [text_encoder, unet, vae, AutoencoderTiny()]
-    if dtype != torch.float32:
-        models = [m.to(dtype=dtype) for m in models]
-    text_encoder, unet, vae, taesd = (m.to(device).eval().requires_grad_(False) for m in models)
+    text_encoder, unet, vae, taesd = (place(m, device, dtype).eval().requires_grad_(False) for m in models)
     clip = ClipScorer(CLIPModel(CLIPConfig()).to(device), c_tok)
     audioclip = AudioClipScorer(AudioCLIP().to(device))
     sampler = LatentDiffusionSampler(unet, vae, parts.scheduler_config)

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import replace
 from typing import Sequence
 
+import torch
 from tqdm.auto import tqdm
 
 from .dso import DSOConfig
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-o", "--output", required=True, help="output PNG; the sidecar OUT.json is written beside it")
     generate.add_argument("--preset", choices=sorted(PRESETS), default="default", help="model set (default: %(default)s)")
     generate.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    generate.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="image-model precision (default: float16 on GPU, float32 on CPU)")
     generate.add_argument("--gain", type=float, default=1.0, help="amplitude gain, e.g. 2 or 3 as in the paper (default: 1)")
     generate.add_argument("--max-duration", type=float, default=30.0, help="seconds of audio used; longer input is trimmed (default: 30)")
     generate.add_argument("--text", default=None, help="extra text joined to the caption (sound + text fusion)")
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 _DSO_OPTIONS = {
     "dso_steps": "steps",
@@ -97,7 +101,7 @@ def generate(args: argparse.Namespace) -> int:
         ),
         dso=dso_config(args),
     )
-    pipe = Sound2Image.from_preset(args.preset, device=args.device)
+    pipe = Sound2Image.from_preset(args.preset, device=args.device, torch_dtype=DTYPES.get(args.dtype))
     with tqdm(total=params.dso.steps, desc="DSO", disable=args.quiet or params.dso.steps == 0, leave=False) as bar:
         output = pipe(args.audio, params, show_progress=not args.quiet, dso_callback=lambda step, total: bar.update(1))
     png, sidecar = output.save(args.output)

@@ -108,7 +108,7 @@ def optimize(
     """Run DSO from `weights` (W_init, shape [1, T]).
 
     `embed(W)` gives z_n; `render(W, differentiable)` gives images in [0, 1]; `noun_tokens` is a [1, T]
-    boolean mask of the positions in the noun group.
+    boolean mask of the positions in the noun group; `z` (the caption embedding) sizes a per-channel W.
     """
     start = weights.detach().float()
     if config.per_channel:
@@ -157,12 +157,14 @@ def optimize(
     notes: list[str] = []
     history: list[DSOStep] = []
     final = None
+    diverged = False
     try:
         for step in range(config.steps + 1):
             last = step == config.steps
             loss, record = evaluate(step, differentiable=not last)
             if not math.isfinite(record.loss):
                 notify(notes, f"DSO stopped at step {step}: the loss is {record.loss}. The best image so far is kept.")
+                diverged = True
                 break
             if last:
                 final = record
@@ -185,5 +187,5 @@ def optimize(
     if not finite:
         raise Sound2ImgError("Direct sound optimization produced no finite loss; try --dso-steps 0.")
     final = final or finite[-1]
-    chosen = min(finite, key=lambda r: r.loss) if config.keep == "best" else final
+    chosen = min(finite, key=lambda r: r.loss) if config.keep == "best" or diverged else final
     return DSOResult(steps=history, final=final, chosen=chosen, notes=notes)

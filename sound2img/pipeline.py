@@ -174,12 +174,13 @@ class Sound2Image:
             from . import tiny
 
             parts = tiny.build(style_prefix=preset.style_prefix)
-            text_encoder, unet, vae = parts.text_encoder.to(device), parts.unet.to(device), parts.vae.to(device)
+            dtype = torch_dtype or torch.float32
+            text_encoder, unet, vae = (place(m, device, dtype) for m in (parts.text_encoder, parts.unet, parts.vae))
             parts.captioner.model.to(device)
             parts.image_text_scorer.model.to(device)
             parts.audio_image_scorer.model.to(device)
             sampler = LatentDiffusionSampler(unet, vae, parts.scheduler_config)
-            dso_models = DSOModels(parts.image_text_scorer, parts.audio_image_scorer, parts.taesd.to(device))
+            dso_models = DSOModels(parts.image_text_scorer, parts.audio_image_scorer, place(parts.taesd, device, dtype))
             return cls(parts.captioner, parts.noun_scorer, parts.tokenizer, text_encoder, sampler, preset, dso_models)
 
         from diffusers import AutoencoderKL, PNDMScheduler, UNet2DConditionModel
@@ -342,6 +343,12 @@ class Sound2Image:
             embed=embed,
             callback=callback,
         )
+
+
+def place(model, device: torch.device, dtype: torch.dtype):
+    """Move a model to `device`, converting it only when its dtype differs (diffusers warns on every cast)."""
+    model = model.to(device)
+    return model if model.dtype == dtype else model.to(dtype=dtype)
 
 
 def _word_weights(weights: torch.Tensor, tokens: list[TokenWeight], n_words: int) -> list[float]:

@@ -71,8 +71,9 @@ PRESETS = {
     ),
     "fast": Preset(
         name="fast",
-        description="SD 1.5 with the LCM-LoRA: 4 steps, no guidance; DSO decodes with TAESD and backpropagates "
-        "through the last 2 steps, so 10 DSO steps cost about one ordinary 40-step render.",
+        description="SD 1.5 with the LCM-LoRA: 4 steps, no guidance. DSO decodes with TAESD and backpropagates "
+        "through the last 2 steps: 10 DSO steps make 44 UNet passes of batch 1 and 20 backward passes, against "
+        "41 passes of batch 2 for an ordinary 40-step render with guidance.",
         captioner=WHISPER_SMALL_CAPTIONING,
         tagger=FLAIR_UPOS_ENGLISH,
         diffusion=SD_15,

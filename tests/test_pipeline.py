@@ -178,3 +178,11 @@ def test_gradients_reach_the_weights_only_and_checkpointing_keeps_them(tiny_pipe
     assert last_only.abs().sum() > 0 and not torch.allclose(last_only, full)
     for model in (sampler.unet, sampler.vae, tiny_pipe.text_encoder):
         assert all(p.grad is None for p in model.parameters())
+
+
+def test_cli_runs_the_image_model_in_bfloat16(tmp_path):
+    out = tmp_path / "bf16.png"
+    result = run_cli("generate", "examples/thunder.wav", "-o", out, "--preset", "tiny", "--dtype", "bfloat16", "--dso-steps", "1", "--cutouts", "0")
+    assert result.returncode == 0, result.stderr
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert Image.open(out).size == (64, 64) and len(sidecar["dso"]) == 1
