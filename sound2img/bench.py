@@ -97,7 +97,7 @@ class UNetTimer:
 def build_sd15(device: torch.device, dtype: torch.dtype) -> Sound2Image:
     """Full-size architectures with random weights (see the module docstring)."""
     from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
-    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, WhisperConfig, WhisperFeatureExtractor, WhisperForConditionalGeneration
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPTextModel, WhisperFeatureExtractor
 
     from . import tiny
     from .audioclip import AudioCLIP
@@ -107,23 +107,7 @@ def build_sd15(device: torch.device, dtype: torch.dtype) -> Sound2Image:
 
     parts = tiny.build()
     w_tok, c_tok = parts.captioner.tokenizer, parts.tokenizer
-    whisper = WhisperForConditionalGeneration(
-        WhisperConfig(
-            vocab_size=51865,
-            num_mel_bins=80,
-            d_model=768,
-            encoder_layers=12,
-            decoder_layers=12,
-            encoder_attention_heads=12,
-            decoder_attention_heads=12,
-            encoder_ffn_dim=3072,
-            decoder_ffn_dim=3072,
-            pad_token_id=w_tok.eos_token_id,
-            eos_token_id=w_tok.eos_token_id,
-            decoder_start_token_id=w_tok.convert_tokens_to_ids("<|startoftranscript|>"),
-        )
-    )
-    tiny._speak_in_words(whisper, w_tok)
+    whisper = tiny.whisper_model(w_tok, width=768, layers=12, heads=12, vocab_size=51865)  # Whisper-small
     captioner = WhisperCaptioner(whisper.to(device).eval(), w_tok, WhisperFeatureExtractor(feature_size=80), max_new_tokens=20)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, projection_dim=768,

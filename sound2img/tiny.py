@@ -131,6 +131,31 @@ def flair_tagger(hidden_size: int = 16):
         flair_log.setLevel(level)
 
 
+def whisper_model(tokenizer, *, width: int, layers: int, heads: int, vocab_size: int):
+    """A random Whisper of the given size (Whisper-small: 768, 12, 12, 51865) that writes tiny-vocabulary words."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    model = WhisperForConditionalGeneration(
+        WhisperConfig(
+            vocab_size=vocab_size,
+            num_mel_bins=80,
+            d_model=width,
+            encoder_layers=layers,
+            decoder_layers=layers,
+            encoder_attention_heads=heads,
+            decoder_attention_heads=heads,
+            encoder_ffn_dim=4 * width,
+            decoder_ffn_dim=4 * width,
+            pad_token_id=tokenizer.eos_token_id,
+            bos_token_id=tokenizer.eos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.convert_tokens_to_ids("<|startoftranscript|>"),
+        )
+    )
+    _speak_in_words(model, tokenizer)
+    return model
+
+
 def _speak_in_words(model, tokenizer) -> None:
     """Keep only whole space-led sound words (and the end token) in the output, so random captions read as words.
 
@@ -168,9 +193,7 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
         CLIPModel,
         CLIPTextConfig,
         CLIPTextModel,
-        WhisperConfig,
         WhisperFeatureExtractor,
-        WhisperForConditionalGeneration,
     )
 
     from .audioclip import TINY_CONFIG, AudioCLIP
@@ -181,26 +204,7 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         w_tok = whisper_tokenizer()
-        whisper = WhisperForConditionalGeneration(
-            WhisperConfig(
-                vocab_size=len(w_tok),
-                num_mel_bins=80,
-                d_model=32,
-                encoder_layers=1,
-                decoder_layers=1,
-                encoder_attention_heads=2,
-                decoder_attention_heads=2,
-                encoder_ffn_dim=64,
-                decoder_ffn_dim=64,
-                max_source_positions=1500,
-                max_target_positions=128,
-                pad_token_id=w_tok.eos_token_id,
-                bos_token_id=w_tok.eos_token_id,
-                eos_token_id=w_tok.eos_token_id,
-                decoder_start_token_id=w_tok.convert_tokens_to_ids("<|startoftranscript|>"),
-            )
-        )
-        _speak_in_words(whisper, w_tok)
+        whisper = whisper_model(w_tok, width=32, layers=1, heads=2, vocab_size=len(w_tok))
         captioner = WhisperCaptioner(whisper, w_tok, WhisperFeatureExtractor(feature_size=80), style_prefix=style_prefix, max_new_tokens=12)
         noun_scorer = FlairNounScorer(flair_tagger())
 
