@@ -70,8 +70,9 @@ class DSOStep:
     audio_image_loss: float
     clip_loss: float
     l2: float
-    clip_score: float
-    audio_image_score: float
+    clip_score: float  # CLIPScore, 2.5·max(cos, 0)
+    clip_cosine: float  # the raw cosine behind it
+    audio_image_score: float  # AudioCLIP's cosine between the sound and the image
     seconds: float  # rendering, scoring and (except for the final one) backward and update
     image: Image.Image
     weights: torch.Tensor  # the W this image was rendered from
@@ -146,7 +147,8 @@ def optimize(
             audio_image_loss=float(l_audio),
             clip_loss=float(l_clip),
             l2=float(l_l2),
-            clip_score=float(clip_score(cos_clip.mean())),
+            clip_score=float(clip_score(cos_clip).mean()),
+            clip_cosine=float(cos_clip.mean()),
             audio_image_score=float(cos_audio.mean()),
             seconds=time.perf_counter() - began,
             image=to_pil(images.detach()),

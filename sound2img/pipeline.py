@@ -189,7 +189,9 @@ class Sound2Image:
         from .captioning import WhisperCaptioner
         from .sentence_attention import FlairNounScorer
 
-        dtype = torch_dtype or (torch.float16 if device.type == "cuda" else torch.float32)
+        # On GPU half precision; bfloat16 where the card has it, since DSO backpropagates through the UNet
+        # and float16 gradients underflow more easily.
+        dtype = torch_dtype or default_dtype(device)
         repo, revision = preset.diffusion.repo_id, preset.diffusion.revision
 
         def component(model_class, subfolder: str, **kwargs):
@@ -343,6 +345,13 @@ class Sound2Image:
             embed=embed,
             callback=callback,
         )
+
+
+def default_dtype(device: torch.device) -> torch.dtype:
+    """float32 on CPU; on GPU bfloat16 where supported, else float16."""
+    if device.type != "cuda":
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def place(model, device: torch.device, dtype: torch.dtype):
