@@ -57,14 +57,20 @@ def generate(audio, preset, gain, text, text_weight, negative, seed, randomize, 
     )
 
 
+def generate_example(audio):
+    """An example clip with the start-up preset's defaults (what a first-time user gets by clicking Generate)."""
+    steps, guidance, size, dso_on, dso_steps, cutouts, grad_steps = web.preset_defaults(START.name)
+    return generate(audio, START.name, 1.0, "", 1.0, "", 0, False, steps, guidance, size, True, True, "paper", dso_on,
+                    dso_steps, START.dso.lr_noun, START.dso.lr_other, START.dso.lambda_aclip, START.dso.lambda_clip,
+                    START.dso.lambda_l2, cutouts, grad_steps)
+
+
 def caption(audio, gain, audio_attention, sentence_attention, weighting):
     """Audio → caption with per-word attentions and W_init; cheap, no diffusion."""
     if not audio:
         raise gr.Error("Upload or record a sound first.")
     try:
-        params = web.params_from_controls(START.name, gain, "", 1.0, "", 0, False, START.steps, START.guidance_scale,
-                                          START.size, audio_attention, sentence_attention, weighting, False, 0, 0.01,
-                                          0.001, 0.9, 1.0, 0.01, 0, 0)
+        params = web.caption_params(gain, audio_attention, sentence_attention, weighting)
         analysis = web.pipeline(START.name).analyze(audio, params)
     except Sound2ImgError as error:
         raise gr.Error(str(error)) from error
@@ -130,6 +136,8 @@ with gr.Blocks(title="sound2img: images from in-the-wild sounds") as demo:
                           api_name="generate")
     caption_button.click(caption, [audio, gain, audio_attention, sentence_attention, weighting], [highlighted, table, caption_json],
                          api_name="caption")
+    preset.change(web.preset_defaults, preset, [steps, guidance, size, dso_on, dso_steps, cutouts, grad_steps],
+                  api_visibility="private")
     recordings = {
         "dog_barking.wav": "a dog barking",
         "rain_in_garden.wav": "rain in a garden",
@@ -143,6 +151,11 @@ with gr.Blocks(title="sound2img: images from in-the-wild sounds") as demo:
     gr.Examples(
         [[str(EXAMPLES / name)] for name in recordings],
         inputs=[audio],
+        outputs=[image, highlighted, table, steps_gallery, curves, run_file, run_json, seed],
+        fn=generate_example,
+        cache_examples=True,
+        cache_mode="lazy",
+        api_visibility="private",
         example_labels=list(recordings.values()),
         label="Real recordings (licences in examples/SOURCES.md)",
     )

@@ -89,6 +89,20 @@ def params_from_controls(
     )
 
 
+def caption_params(gain: float, audio_attention: bool, sentence_attention: bool, weighting: str) -> GenerationParams:
+    """Parameters of the cheap caption-only run: the gain and the W_init settings are all it reads."""
+    return GenerationParams(
+        gain=float(gain),
+        weighting=WeightingConfig(variant=weighting, audio_attention=audio_attention, sentence_attention=sentence_attention),
+    )
+
+
+def preset_defaults(preset: str) -> tuple[int, float, int, bool, int, int, int]:
+    """Sampler and DSO settings a preset starts from: steps, guidance, size, DSO on, DSO steps, cutouts, K."""
+    p = get_preset(preset)
+    return p.steps, p.guidance_scale, p.size, p.dso.steps > 0, p.dso.steps or 3, p.dso.cutouts, p.dso.grad_steps or 0
+
+
 def gpu_seconds(steps: int, dso_steps: int, size: int, dso_on: bool = True) -> int:
     """A generous GPU-time request for one run (for `spaces.GPU`): renderings × steps × a per-step cost."""
     renderings = 1 + (int(dso_steps) if dso_on else 0)
