@@ -24,8 +24,9 @@ START = get_preset(PRESETS[0] if OFFLINE else "default")
 web.pipeline(START.name)  # load the models once, at start-up
 
 
-def _duration(audio, preset, gain, text, text_weight, negative, seed, randomize, steps, guidance, size, *rest):
-    dso_on, dso_steps = rest[3], rest[4]
+def _duration(audio, preset, gain, text, text_weight, negative, seed, randomize, steps, guidance, size,
+              audio_attention, sentence_attention, weighting, dso_on, dso_steps, *rest, **options):
+    """GPU seconds to ask a Space for, from the same arguments as `generate`."""
     return web.gpu_seconds(steps, dso_steps, size, dso_on)
 
 

@@ -120,3 +120,13 @@ def test_in_a_real_browser(app_url):
         page.screenshot(path=str(ARTIFACTS / "app-generate.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app-generate.png").stat().st_size > 10_000
+
+
+def test_gpu_duration_reads_the_generate_arguments(monkeypatch):
+    """`@spaces.GPU(duration=...)` calls the duration function with generate's arguments, progress included."""
+    monkeypatch.setenv("SOUND2IMG_PRESET", "tiny")
+    import importlib
+
+    app = importlib.import_module("app")
+    args = ["a.wav", "tiny", 1.0, "", 1.0, "", 0, False, 40, 7.5, 512, True, True, "paper", True, 10, 0.01, 0.001, 0.9, 1.0, 0.01, 8, 0]
+    assert app._duration(*args, progress=None) == app.web.gpu_seconds(40, 10, 512, True)
