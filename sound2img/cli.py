@@ -21,27 +21,42 @@ from .weighting import WORD_WEIGHTS, WeightingConfig
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sound2img", description="Generate realistic images from in-the-wild sounds.")
     commands = parser.add_subparsers(dest="command", required=True)
+    options = generation_options()
 
-    generate = commands.add_parser("generate", help="turn one sound into an image (PNG + JSON sidecar)")
+    generate = commands.add_parser("generate", parents=[options], help="turn one sound into an image (PNG + JSON sidecar)")
     generate.add_argument("audio", help="audio file: wav, flac, ogg, mp3, m4a/aac, webm, ...")
     generate.add_argument("-o", "--output", required=True, help="output PNG; the sidecar OUT.json is written beside it")
-    generate.add_argument("--preset", choices=sorted(PRESETS), default="default", help="model set (default: %(default)s)")
-    generate.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
-    generate.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="image-model precision (default: float16 on GPU, float32 on CPU)")
-    generate.add_argument("--gain", type=float, default=1.0, help="amplitude gain, e.g. 2 or 3 as in the paper (default: 1)")
-    generate.add_argument("--max-duration", type=float, default=30.0, help="seconds of audio used; longer input is trimmed (default: 30)")
-    generate.add_argument("--text", default=None, help="extra text joined to the caption (sound + text fusion)")
-    generate.add_argument("--text-weight", type=float, default=1.0, help="weight of the extra text's tokens (default: 1)")
-    generate.add_argument("--negative", default="", help="negative prompt for classifier-free guidance (default: empty)")
-    generate.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
-    generate.add_argument("--steps", type=int, default=None, help="sampler steps (default: the preset's, 40)")
-    generate.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the preset's, 7.5)")
-    generate.add_argument("--size", type=int, default=None, help="image width and height in pixels (default: the preset's, 512)")
-    generate.add_argument("--sampler", choices=sorted(SCHEDULERS), default=None, help="pndm (PLMS, the paper's), ddim or euler")
-    generate.add_argument("--weighting", choices=sorted(WORD_WEIGHTS), default="paper", help="W_init variant (default: %(default)s)")
-    generate.add_argument("--no-audio-attention", action="store_true", help="ablation: ignore the captioner's probabilities")
-    generate.add_argument("--no-sentence-attention", action="store_true", help="ablation: ignore the noun probabilities")
-    dso = generate.add_argument_group("direct sound optimization (DSO); unset options take the preset's values")
+
+    batch = commands.add_parser(
+        "batch",
+        parents=[options],
+        help="every audio file of a folder to an image + sidecar; resumable; data-parallel with `accelerate launch`",
+    )
+    batch.add_argument("input_dir", help="folder searched recursively for audio files")
+    batch.add_argument("output_dir", help="images and sidecars, in the input's folder layout")
+    return parser
+
+
+def generation_options() -> argparse.ArgumentParser:
+    """The options shared by `generate` and `batch`."""
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--preset", choices=sorted(PRESETS), default="default", help="model set (default: %(default)s)")
+    options.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    options.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="image-model precision (default: bfloat16/float16 on GPU, float32 on CPU)")
+    options.add_argument("--gain", type=float, default=1.0, help="amplitude gain, e.g. 2 or 3 as in the paper (default: 1)")
+    options.add_argument("--max-duration", type=float, default=30.0, help="seconds of audio used; longer input is trimmed (default: 30)")
+    options.add_argument("--text", default=None, help="extra text joined to the caption (sound + text fusion)")
+    options.add_argument("--text-weight", type=float, default=1.0, help="weight of the extra text's tokens (default: 1)")
+    options.add_argument("--negative", default="", help="negative prompt for classifier-free guidance (default: empty)")
+    options.add_argument("--seed", type=int, default=0, help="seed of the starting noise (default: 0)")
+    options.add_argument("--steps", type=int, default=None, help="sampler steps (default: the preset's, 40)")
+    options.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the preset's, 7.5)")
+    options.add_argument("--size", type=int, default=None, help="image width and height in pixels (default: the preset's, 512)")
+    options.add_argument("--sampler", choices=sorted(SCHEDULERS), default=None, help="pndm (PLMS, the paper's), ddim, euler or lcm")
+    options.add_argument("--weighting", choices=sorted(WORD_WEIGHTS), default="paper", help="W_init variant (default: %(default)s)")
+    options.add_argument("--no-audio-attention", action="store_true", help="ablation: ignore the captioner's probabilities")
+    options.add_argument("--no-sentence-attention", action="store_true", help="ablation: ignore the noun probabilities")
+    dso = options.add_argument_group("direct sound optimization (DSO); unset options take the preset's values")
     dso.add_argument("--dso-steps", type=int, default=None, help="Adam steps on W; 0 = off (paper: 10; tiny preset: 0)")
     dso.add_argument("--lr-noun", type=float, default=None, help="learning rate of noun tokens (paper: 0.01)")
     dso.add_argument("--lr-other", type=float, default=None, help="learning rate of the other tokens (paper: 0.001)")
@@ -53,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     dso.add_argument("--dso-decoder", choices=("vae", "taesd"), default=None, help="decoder inside DSO (the final image always uses the VAE)")
     dso.add_argument("--per-channel", action="store_true", default=None, help="W per token and channel, as the released code")
     dso.add_argument("--keep", choices=("last", "best"), default=None, help="return the image after the last update or the lowest-loss one")
-    generate.add_argument("--quiet", action="store_true", help="no progress bar")
-    return parser
+    options.add_argument("--quiet", action="store_true", help="no progress bar")
+    return options
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -80,10 +95,10 @@ def dso_config(args: argparse.Namespace) -> DSOConfig:
     return replace(get_preset(args.preset).dso, seed=args.seed, **given)
 
 
-def generate(args: argparse.Namespace) -> int:
-    from .pipeline import GenerationParams, Sound2Image
+def params_from_args(args: argparse.Namespace):
+    from .pipeline import GenerationParams
 
-    params = GenerationParams(
+    return GenerationParams(
         gain=args.gain,
         text=args.text,
         text_weight=args.text_weight,
@@ -101,6 +116,12 @@ def generate(args: argparse.Namespace) -> int:
         ),
         dso=dso_config(args),
     )
+
+
+def generate(args: argparse.Namespace) -> int:
+    from .pipeline import Sound2Image
+
+    params = params_from_args(args)
     pipe = Sound2Image.from_preset(args.preset, device=args.device, torch_dtype=DTYPES.get(args.dtype))
     with tqdm(total=params.dso.steps, desc="DSO", disable=args.quiet or params.dso.steps == 0, leave=False) as bar:
         output = pipe(args.audio, params, show_progress=not args.quiet, dso_callback=lambda step, total: bar.update(1))
@@ -111,6 +132,23 @@ def generate(args: argparse.Namespace) -> int:
         print(f"DSO: loss {first['loss']:.4f} → {final['loss']:.4f}, CLIPScore {first['clip_score']:.4f} → {final['clip_score']:.4f}")
     print(f"wrote {png} and {sidecar}")
     return 0
+
+
+def batch(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from .batch import run_batch
+    from .pipeline import Sound2Image
+
+    state = PartialState()  # one process, or this process's place among those `accelerate launch` started
+    device = args.device or state.device
+    pipe = Sound2Image.from_preset(args.preset, device=device, torch_dtype=DTYPES.get(args.dtype))
+    summary = run_batch(
+        pipe, args.input_dir, args.output_dir, params_from_args(args), rank=state.process_index, world=state.num_processes,
+        show_progress=not args.quiet,
+    )
+    print(summary.report())
+    return 0 if not summary.failed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = show
     try:
-        return generate(args)
+        return generate(args) if args.command == "generate" else batch(args)
     except Sound2ImgError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
