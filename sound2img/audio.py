@@ -23,6 +23,8 @@ import soxr
 from .errors import Sound2ImgError, notify
 
 DEFAULT_MAX_DURATION = 30.0
+# What folder readers (batch, datasets) take for audio.
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".webm", ".opus", ".aiff", ".aif", ".mp4"}
 # Formats that libsndfile reads directly; everything else (m4a, aac, webm, mp4, ...) goes through ffmpeg.
 _SOUNDFILE_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif"}
 

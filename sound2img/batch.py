@@ -16,10 +16,9 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .audio import AUDIO_EXTENSIONS
 from .errors import Sound2ImgError
 from .pipeline import GenerationParams, Sound2Image
-
-AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".oga", ".mp3", ".m4a", ".aac", ".webm", ".opus", ".aiff", ".aif", ".mp4"}
 
 
 @dataclass
