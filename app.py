@@ -20,7 +20,7 @@ from sound2img.presets import get_preset
 EXAMPLES = Path(__file__).parent / "examples"
 OFFLINE = os.environ.get("SOUND2IMG_PRESET") == "tiny"
 PRESETS = ["tiny"] if OFFLINE else ["fast", "default", "paper"]
-START = get_preset(PRESETS[0])  # the fast preset on a Space: DSO in about the time of one ordinary render
+START = get_preset(PRESETS[0])  # on a Space the fast preset: the quickest way to an optimized image
 web.pipeline(START.name)  # load the models once, at start-up
 
 
