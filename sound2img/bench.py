@@ -53,15 +53,13 @@ class UNetTimer:
                 self.recomputed_calls += 1
                 return original(model_input, t, embeds)
             # Nodes of this call only, to see the gradient leave the UNet through each input.
-            inputs = [x.view_as(x) for x in (model_input, embeds) if x.requires_grad]
-            if model_input.requires_grad:
-                model_input = inputs[0]
-            if embeds.requires_grad:
-                embeds = inputs[-1]
-            self._sync()
+            model_input = model_input.view_as(model_input) if model_input.requires_grad else model_input
+            embeds = embeds.view_as(embeds) if embeds.requires_grad else embeds
+            inputs = [x for x in (model_input, embeds) if x.requires_grad]
+            self.sync()
             began = time.perf_counter()
             out = original(model_input, t, embeds)
-            self._sync()
+            self.sync()
             self.forward_calls += 1
             self.forward_seconds += time.perf_counter() - began
             if out.requires_grad and inputs:
@@ -72,19 +70,20 @@ class UNetTimer:
 
         sampler._predict_noise = timed
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
+        """Wait for the GPU, so that a clock reading includes the work queued before it."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
     def _enter(self, inputs: int) -> None:
-        self._sync()
+        self.sync()
         self._entered = time.perf_counter()
         self._pending = inputs
 
     def _leave(self, grad) -> None:
         self._pending -= 1
         if self._pending == 0:
-            self._sync()
+            self.sync()
             self.backward_seconds += time.perf_counter() - self._entered
             self.backward_calls += 1
             self._entered = None
@@ -155,10 +154,10 @@ def run(args: argparse.Namespace) -> dict:
     decode = pipe.sampler.decode
 
     def timed_decode(*a, **k):
-        timer._sync()
+        timer.sync()
         start = time.perf_counter()
         images = decode(*a, **k)
-        timer._sync()
+        timer.sync()
         decode_calls[0] += 1
         decode_seconds[0] += time.perf_counter() - start
         return images
@@ -170,7 +169,7 @@ def run(args: argparse.Namespace) -> dict:
         torch.cuda.reset_peak_memory_stats(device)
     began = time.perf_counter()
     output = pipe(args.audio, params, show_progress=False)
-    timer._sync()
+    timer.sync()
     wall = time.perf_counter() - began
 
     peak = (

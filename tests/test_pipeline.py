@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import EXAMPLES, ROOT
+from conftest import ROOT
 from sound2img import GenerationParams, WeightingConfig
 from sound2img.conditioning import apply_weights, encode_text, weight_tokens
 
