@@ -53,6 +53,22 @@ def output_names(files: list[Path], input_dir: Path) -> dict[Path, Path]:
     return names
 
 
+def render_to(pipe: Sound2Image, audio: Path, target: Path, params: GenerationParams) -> bool:
+    """Write TARGET.png and its sidecar TARGET.json unless both exist; True when it generated.
+
+    The image is written first and the sidecar last, each through a temporary name, so a sidecar on
+    disk means a finished output."""
+    png, sidecar = target.with_name(target.name + ".png"), target.with_name(target.name + ".json")
+    if sidecar.is_file() and png.is_file():
+        return False
+    output = pipe(audio, params, show_progress=False)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    written_png, written_sidecar = output.save(png.with_name(png.stem + ".partial.png"))
+    written_png.replace(png)
+    written_sidecar.replace(sidecar)
+    return True
+
+
 def run_batch(
     pipe: Sound2Image,
     input_dir: str | Path,
@@ -69,21 +85,12 @@ def run_batch(
     mine = files[rank::world]
     summary = BatchSummary()
     for path in tqdm(mine, desc=f"batch {rank + 1}/{world}", disable=not show_progress):
-        target = output_dir / names[path]
-        png, sidecar = target.with_name(target.name + ".png"), target.with_name(target.name + ".json")
-        if sidecar.is_file() and png.is_file():
-            summary.skipped.append(path)
-            continue
         try:
-            output = pipe(path, params, show_progress=False)
+            generated = render_to(pipe, path, output_dir / names[path], params)
         except Sound2ImgError as error:
             summary.failed.append((path, str(error)))
             continue
-        png.parent.mkdir(parents=True, exist_ok=True)
-        written_png, written_sidecar = output.save(png.with_name(png.stem + ".partial.png"))
-        written_png.replace(png)
-        written_sidecar.replace(sidecar)
-        summary.done.append(path)
+        (summary.done if generated else summary.skipped).append(path)
     if summary.failed:
         output_dir.mkdir(parents=True, exist_ok=True)
         report = [{"file": str(path), "error": message} for path, message in summary.failed]

@@ -1,4 +1,4 @@
-"""Command line: `python -m sound2img generate AUDIO -o OUT.png [options]`."""
+"""Command line: `python -m sound2img generate|batch|eval ...` (see `--help` of each)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 import warnings
 from dataclasses import replace
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -13,6 +14,7 @@ from tqdm.auto import tqdm
 
 from .dso import DSOConfig
 from .errors import Sound2ImgError, Sound2ImgWarning
+from .evaluation import ABLATIONS
 from .presets import PRESETS, get_preset
 from .sampling import SCHEDULERS
 from .weighting import WORD_WEIGHTS, WeightingConfig
@@ -34,6 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("input_dir", help="folder searched recursively for audio files")
     batch.add_argument("output_dir", help="images and sidecars, in the input's folder layout")
+
+    evaluate = commands.add_parser(
+        "eval",
+        parents=[options],
+        help="the paper's Tables 1 and 3 on a local dataset copy: images, results.jsonl, metrics.json, table.md",
+    )
+    evaluate.add_argument("--dataset", required=True, choices=("audiocaps", "clotho", "urbansound8k", "multi-esc50"))
+    evaluate.add_argument("--root", required=True, help="the dataset's folder, as published (layouts: sound2img/datasets.py)")
+    evaluate.add_argument("--out", required=True, help="output folder; a rerun reuses the images already there")
+    evaluate.add_argument("--limit", type=int, default=None, help="use N clips, spread evenly over the dataset (default: all)")
+    evaluate.add_argument(
+        "--config", nargs="+", default=["full"], choices=[*ABLATIONS, "all"], metavar="NAME",
+        help=f"rows of Table 3: {', '.join(ABLATIONS)}, or all (default: full)",
+    )
+    evaluate.add_argument("--detector-threshold", type=float, default=0.5, help="object score: detection confidence (default: 0.5)")
     return parser
 
 
@@ -151,6 +168,31 @@ def batch(args: argparse.Namespace) -> int:
     return 0 if not summary.failed else 1
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    from .datasets import read
+    from .evaluation import evaluate as run_eval
+    from .metrics import EvalModels
+    from .pipeline import Sound2Image
+
+    if args.no_audio_attention or args.no_sentence_attention or args.dso_steps == 0:
+        raise Sound2ImgError("eval sets the attentions and DSO per configuration: choose them with --config (e.g. wo-a-attn, wo-opt).")
+    if args.limit is not None and args.limit < 1:
+        raise Sound2ImgError(f"--limit must be at least 1, got {args.limit}.")
+    if not 0.0 <= args.detector_threshold <= 1.0:
+        raise Sound2ImgError(f"--detector-threshold is a confidence between 0 and 1, got {args.detector_threshold}.")
+    configs = list(ABLATIONS.values()) if "all" in args.config else [ABLATIONS[name] for name in dict.fromkeys(args.config)]
+    extra = {"out_dir": Path(args.out) / "multi-esc50-audio", "write": False} if args.dataset == "multi-esc50" else {}
+    dataset = read(args.dataset, args.root, **extra)
+    if dataset.missing:
+        print(f"{len(dataset.missing)} clips listed without audio, skipped (first: {', '.join(dataset.missing[:3])}); see metrics.json")
+    pipe = Sound2Image.from_preset(args.preset, device=args.device, torch_dtype=DTYPES.get(args.dtype))
+    models = EvalModels.load(args.preset, device=pipe.sampler.device, threshold=args.detector_threshold)
+    report = run_eval(pipe, models, dataset, configs, params_from_args(args), args.out, limit=args.limit, show_progress=not args.quiet)
+    print(report.table())
+    print(f"wrote {Path(args.out) / 'table.md'}, metrics.json and results.jsonl ({report.failed} clips failed)")
+    return 0 if not report.failed else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     warnings.simplefilter("always", Sound2ImgWarning)
@@ -164,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     warnings.showwarning = show
     try:
-        return generate(args) if args.command == "generate" else batch(args)
+        return {"generate": generate, "batch": batch, "eval": evaluate}[args.command](args)
     except Sound2ImgError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

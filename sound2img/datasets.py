@@ -11,7 +11,8 @@ audio extension; a clip whose audio is missing is listed in `Dataset.missing`, n
   `ROOT/audio/fold<N>/`; only the paper's four classes are kept.
 - ESC-50: `ROOT/meta/esc50.csv` and audio in `ROOT/audio/`.
 - Multi-ESC50 (paper Sec. 4.1): built from ESC-50, 7 pair classes × 100 clips, each the concatenation of a
-  clip of the first class and a clip of the second, drawn with a fixed seed (see `MULTI_ESC50_PAIRS`).
+  clip of the first class and a clip of the second, drawn with a fixed seed (see `MULTI_ESC50_PAIRS`);
+  the files are written at once, or one by one through `ensure_audio` (`write=False`).
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ class Clip:
     path: Path
     captions: list[str] = field(default_factory=list)
     label: str | None = None
+    parts: tuple[Path, Path] | None = None  # Multi-ESC50: the two ESC-50 files `path` concatenates
+
+
+def ensure_audio(clip: Clip) -> Path:
+    """The clip's audio file; a Multi-ESC50 clip built with `write=False` is written on first use."""
+    if clip.parts is not None and not clip.path.is_file():
+        _concatenate(*clip.parts, clip.path)
+    return clip.path
 
 
 @dataclass
@@ -117,11 +126,12 @@ def esc50(root: Path) -> Dataset:
     return Dataset("esc50", clips, missing)
 
 
-def multi_esc50(root: Path, out_dir: str | Path | None = None, per_pair: int = 100, seed: int = 0) -> Dataset:
+def multi_esc50(root: Path, out_dir: str | Path | None = None, per_pair: int = 100, seed: int = 0, write: bool = True) -> Dataset:
     """Build Multi-ESC50 from an ESC-50 copy: `per_pair` concatenated clips for each of the 7 pairs.
 
     The audio is written to `out_dir` (default `ROOT/multi-esc50`) at the first clip's sample rate and kept:
-    a second call with the same seed reads the same files.
+    a second call with the same seed reads the same files. With `write=False` the draw is the same but each
+    file is written only when `ensure_audio` asks for it (evaluating a subset writes only that subset).
     """
     source = esc50(root)
     by_class: dict[str, list[Clip]] = defaultdict(list)
@@ -139,9 +149,9 @@ def multi_esc50(root: Path, out_dir: str | Path | None = None, per_pair: int = 1
         for i in range(per_pair):
             a, b = rng.choice(by_class[first]), rng.choice(by_class[second])
             path = out_dir / f"{label}-{i:03d}.wav"
-            if not path.is_file():
-                _concatenate(a.path, b.path, path)
-            clips.append(Clip(id=path.stem, path=path, label=label))
+            clips.append(Clip(id=path.stem, path=path, label=label, parts=(a.path, b.path)))
+            if write:
+                ensure_audio(clips[-1])
     return Dataset("multi-esc50", clips, missing)
 
 
@@ -149,7 +159,9 @@ def _concatenate(first: Path, second: Path, target: Path) -> None:
     one, two = load_audio(first), load_audio(second)
     rate = one.sample_rate
     samples = np.concatenate([one.samples, two.resampled(rate)])
-    sf.write(target, samples, rate)
+    partial = target.with_name(target.stem + ".partial.wav")  # never a half-written clip under the real name
+    sf.write(partial, samples, rate)
+    partial.replace(target)
 
 
 def _add(clips: list[Clip], missing: list[str], clip_id: str, path: Path | None, **fields) -> None:

@@ -26,6 +26,8 @@ SD_14 = HubModel("CompVis/stable-diffusion-v1-4", "133a221b8aa7292a167afc5127cb6
 CLIP_VIT_B32 = HubModel("openai/clip-vit-base-patch32", "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268")
 TAESD = HubModel("madebyollin/taesd", "f4a5c744c09b16bba019971e6fdb156bd633332b")
 LCM_LORA_SD15 = HubModel("latent-consistency/lcm-lora-sdv1-5", "cf2fced511dbe7e26c8d1d397e728fbab875db4b")
+# Evaluation only: the COCO object detector of the object score (RT-DETR R18, Apache-2.0; `sound2img.metrics`).
+RTDETR_R18 = HubModel("PekingU/rtdetr_r18vd", "ac77a11ff0170a41b771c03264987f8ce2b0d753")
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,27 @@ def _speak_in_words(model, tokenizer) -> None:
         model.get_decoder().embed_tokens.weight.mul_(mask)
 
 
+def clip_model(tokenizer):
+    """A tiny CLIP with both towers, for the image–caption scorer."""
+    from transformers import CLIPConfig, CLIPModel
+
+    return CLIPModel(
+        CLIPConfig(
+            text_config=dict(
+                vocab_size=len(tokenizer),
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=1,
+                num_attention_heads=2,
+                bos_token_id=tokenizer.bos_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+            ),
+            vision_config=dict(image_size=224, patch_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
+            projection_dim=16,
+        )
+    )
+
+
 @dataclass
 class TinyComponents:
     captioner: object
@@ -189,8 +210,6 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
     """Every model of the pipeline, tiny and seeded; the global random state is left untouched."""
     from diffusers import AutoencoderKL, AutoencoderTiny, PNDMScheduler, UNet2DConditionModel
     from transformers import (
-        CLIPConfig,
-        CLIPModel,
         CLIPTextConfig,
         CLIPTextModel,
         WhisperFeatureExtractor,
@@ -252,21 +271,7 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
             num_decoder_blocks=(1, 1, 1, 1),
             latent_channels=4,
         )
-        clip = CLIPModel(
-            CLIPConfig(
-                text_config=dict(
-                    vocab_size=len(c_tok),
-                    hidden_size=32,
-                    intermediate_size=64,
-                    num_hidden_layers=1,
-                    num_attention_heads=2,
-                    bos_token_id=c_tok.bos_token_id,
-                    eos_token_id=c_tok.eos_token_id,
-                ),
-                vision_config=dict(image_size=224, patch_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2),
-                projection_dim=16,
-            )
-        )
+        clip = clip_model(c_tok)
         audioclip = AudioCLIP(TINY_CONFIG)
     scheduler_config = PNDMScheduler(
         beta_start=0.00085,
@@ -282,3 +287,58 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
     return TinyComponents(
         captioner, noun_scorer, c_tok, text_encoder, unet, vae, taesd, scheduler_config, ClipScorer(clip, c_tok), AudioClipScorer(audioclip)
     )
+
+
+# The 80 COCO classes in the order of the detectors trained on COCO (for the tiny detector's labels).
+COCO_LABELS = """person|bicycle|car|motorcycle|airplane|bus|train|truck|boat|traffic light|fire hydrant|stop sign|
+parking meter|bench|bird|cat|dog|horse|sheep|cow|elephant|bear|zebra|giraffe|backpack|umbrella|handbag|tie|suitcase|
+frisbee|skis|snowboard|sports ball|kite|baseball bat|baseball glove|skateboard|surfboard|tennis racket|bottle|
+wine glass|cup|fork|knife|spoon|bowl|banana|apple|sandwich|orange|broccoli|carrot|hot dog|pizza|donut|cake|chair|
+couch|potted plant|bed|dining table|toilet|tv|laptop|mouse|remote|keyboard|cell phone|microwave|oven|toaster|sink|
+refrigerator|book|clock|vase|scissors|teddy bear|hair drier|toothbrush""".replace("\n", "").split("|")
+
+
+def detector(threshold: float = 0.5):
+    """A tiny RT-DETR with COCO labels and the real image processor (64² input)."""
+    from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessor, RTDetrResNetConfig
+
+    from .metrics import TransformersDetector
+
+    backbone = RTDetrResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], layer_type="basic", out_features=["stage2", "stage3", "stage4"]
+    )
+    config = RTDetrConfig(
+        backbone_config=backbone,
+        encoder_in_channels=[16, 32, 64],
+        encoder_hidden_dim=16,
+        encoder_layers=1,
+        encoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        d_model=16,
+        decoder_in_channels=[16, 16, 16],
+        decoder_layers=1,
+        decoder_ffn_dim=32,
+        decoder_attention_heads=2,
+        decoder_n_points=2,
+        num_queries=10,
+        num_denoising=0,
+        id2label=dict(enumerate(COCO_LABELS)),
+    )
+    model = RTDetrForObjectDetection(config)
+    return TransformersDetector(model, RTDetrImageProcessor(size={"height": 64, "width": 64}), threshold)
+
+
+def eval_models(seed: int = 0, threshold: float = 0.5, device: torch.device | str = "cpu"):
+    """Tiny scorers for `sound2img eval --preset tiny`: CLIP, the real Inception-v3 graph and RT-DETR, all random."""
+    from .inception import InceptionV3
+    from .metrics import EvalModels
+    from .scoring import ClipScorer
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        tokenizer = clip_tokenizer()
+        image_text = ClipScorer(clip_model(tokenizer).to(device), tokenizer)
+        inception = InceptionV3().to(device).eval().requires_grad_(False)
+        found = detector(threshold)
+    found.model.to(device)
+    return EvalModels(image_text, inception, found)

@@ -1,16 +1,12 @@
 """Dataset readers on tiny copies of each published format, and the Multi-ESC50 builder."""
 
-import numpy as np
 import pytest
 import soundfile as sf
 
+from conftest import write_clip as clip
+from conftest import write_esc50
 from sound2img import Sound2ImgError
-from sound2img.datasets import MULTI_ESC50_PAIRS, URBANSOUND_CLASSES, read
-
-
-def clip(path, seconds=0.5, rate=16000, seed=0):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, np.random.default_rng(seed).uniform(-0.3, 0.3, int(seconds * rate)).astype(np.float32), rate)
+from sound2img.datasets import MULTI_ESC50_PAIRS, URBANSOUND_CLASSES, ensure_audio, read
 
 
 def test_audiocaps_groups_captions_and_finds_audio_by_either_id(tmp_path):
@@ -47,16 +43,7 @@ def test_urbansound8k_keeps_the_four_classes(tmp_path):
 
 @pytest.fixture
 def esc50_root(tmp_path):
-    classes = sorted({c for pair in MULTI_ESC50_PAIRS for c in pair})
-    rows = ["filename,fold,target,category,esc10,src_file,take"]
-    for i, name in enumerate(classes):
-        for take in "AB":
-            filename = f"1-{i}-{take}-{i}.wav"
-            rows.append(f"{filename},1,{i},{name},False,{i},{take}")
-            clip(tmp_path / "audio" / filename, seconds=0.25, rate=44100 if take == "A" else 22050, seed=i)
-    (tmp_path / "meta").mkdir()
-    (tmp_path / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
-    return tmp_path
+    return write_esc50(tmp_path / "esc50", sorted({c for pair in MULTI_ESC50_PAIRS for c in pair}))
 
 
 def test_multi_esc50_builds_seeded_concatenations(esc50_root, tmp_path):
@@ -67,6 +54,16 @@ def test_multi_esc50_builds_seeded_concatenations(esc50_root, tmp_path):
     assert first.duration == pytest.approx(0.5, abs=0.01)  # two 0.25 s clips, the second resampled
     again = read("multi-esc50", esc50_root, out_dir=tmp_path / "m2", per_pair=3, seed=1)
     assert [sf.read(c.path)[0].tolist() for c in again.clips[:3]] == [sf.read(c.path)[0].tolist() for c in data.clips[:3]]
+
+
+def test_multi_esc50_can_defer_writing_to_the_clips_used(esc50_root, tmp_path):
+    lazy = read("multi-esc50", esc50_root, out_dir=tmp_path / "lazy", per_pair=3, seed=1, write=False)
+    eager = read("multi-esc50", esc50_root, out_dir=tmp_path / "eager", per_pair=3, seed=1)
+    assert not any(c.path.exists() for c in lazy.clips)
+    assert [c.parts for c in lazy.clips] == [c.parts for c in eager.clips]  # the same seeded draw
+    written = ensure_audio(lazy.clips[4])
+    assert sf.read(written)[0].tolist() == sf.read(eager.clips[4].path)[0].tolist()
+    assert [p.name for p in (tmp_path / "lazy").iterdir()] == [written.name]
 
 
 def test_missing_csv_and_unknown_names_are_clear(tmp_path):
