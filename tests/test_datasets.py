@@ -3,6 +3,7 @@
 import pytest
 import soundfile as sf
 
+from conftest import EXAMPLES
 from conftest import write_clip as clip
 from conftest import write_esc50
 from sound2img import Sound2ImgError
@@ -28,6 +29,12 @@ def test_clotho_reads_five_captions(tmp_path):
     clip(tmp_path / "evaluation" / "birds.wav")
     data = read("clotho", tmp_path)
     assert data.clips[0].captions == ["a", "b", "c", "d", "e"] and data.missing == ["gone.wav"]
+
+
+def test_the_examples_folder_is_a_small_clotho_set():
+    data = read("clotho", EXAMPLES)
+    assert sorted(c.path.name for c in data.clips) == sorted(p.name for p in EXAMPLES.glob("*.wav"))
+    assert all(len(c.captions) == 5 for c in data.clips) and not data.missing
 
 
 def test_urbansound8k_keeps_the_four_classes(tmp_path):
