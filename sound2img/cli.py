@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"rows of Table 3: {', '.join(ABLATIONS)}, or all (default: full)",
     )
     evaluate.add_argument("--detector-threshold", type=float, default=0.5, help="object score: detection confidence (default: 0.5)")
+    evaluate.add_argument(
+        "--render-only", action="store_true",
+        help="only render this process's share (with `accelerate launch`, every process takes one); score later without it",
+    )
     return parser
 
 
@@ -169,8 +173,11 @@ def batch(args: argparse.Namespace) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
     from .datasets import read
     from .evaluation import evaluate as run_eval
+    from .evaluation import render, select_clips
     from .metrics import EvalModels
     from .pipeline import Sound2Image
 
@@ -180,14 +187,24 @@ def evaluate(args: argparse.Namespace) -> int:
         raise Sound2ImgError(f"--limit must be at least 1, got {args.limit}.")
     if not 0.0 <= args.detector_threshold <= 1.0:
         raise Sound2ImgError(f"--detector-threshold is a confidence between 0 and 1, got {args.detector_threshold}.")
+    state = PartialState()  # one process, or this process's place among those `accelerate launch` started
+    if state.num_processes > 1 and not args.render_only:
+        raise Sound2ImgError("Several processes render with --render-only; then one process (no launcher, same options) scores.")
     configs = list(ABLATIONS.values()) if "all" in args.config else [ABLATIONS[name] for name in dict.fromkeys(args.config)]
     extra = {"out_dir": Path(args.out) / "multi-esc50-audio", "write": False} if args.dataset == "multi-esc50" else {}
     dataset = read(args.dataset, args.root, **extra)
-    if dataset.missing:
+    clips = select_clips(dataset, args.limit)
+    if dataset.missing and state.is_main_process:
         print(f"{len(dataset.missing)} clips listed without audio, skipped (first: {', '.join(dataset.missing[:3])}); see metrics.json")
-    pipe = Sound2Image.from_preset(args.preset, device=args.device, torch_dtype=DTYPES.get(args.dtype))
+    pipe = Sound2Image.from_preset(args.preset, device=args.device or state.device, torch_dtype=DTYPES.get(args.dtype))
+    params = params_from_args(args)
+    if args.render_only:
+        errors = render(pipe, clips, configs, params, args.out, rank=state.process_index, world=state.num_processes, show_progress=not args.quiet)
+        print("\n".join([f"process {state.process_index + 1}/{state.num_processes}: its share is rendered, {len(errors)} failed"]
+                        + [f"  failed: {config} {clip}: {message}" for (config, clip), message in errors.items()]))
+        return 0 if not errors else 1
     models = EvalModels.load(args.preset, device=pipe.sampler.device, threshold=args.detector_threshold)
-    report = run_eval(pipe, models, dataset, configs, params_from_args(args), args.out, limit=args.limit, show_progress=not args.quiet)
+    report = run_eval(pipe, models, dataset, configs, params, args.out, limit=args.limit, show_progress=not args.quiet)
     print(report.table())
     print(f"wrote {Path(args.out) / 'table.md'}, metrics.json and results.jsonl ({report.failed} clips failed)")
     return 0 if not report.failed else 1

@@ -2,7 +2,8 @@
 
 Every configuration (the full method and the ablations of Table 3) renders every clip once, into
 OUT/<config>/<clip>.png with its JSON sidecar; a rerun reuses finished images (as `batch` does) and
-scores them again. Then (see `sound2img.metrics` for the definitions):
+scores them again. Rendering can be split over processes (`render` with rank and world), scoring is one
+process's work. Then (see `sound2img.metrics` for the definitions):
 
 - OUT/results.jsonl: one line per clip and configuration: the generated caption, the ground truth, the
   CLIPScore, the detected objects, or the error that stopped the clip;
@@ -160,8 +161,12 @@ class EvalReport:
         }
 
 
-def subset(clips: list[Clip], limit: int | None) -> list[Clip]:
-    """`limit` clips spread evenly over the dataset's order, so every class of a class-ordered set shows up."""
+def select_clips(dataset: Dataset, limit: int | None = None) -> list[Clip]:
+    """The clips to evaluate: all, or `limit` spread evenly over the dataset's order (so every class of a
+    class-ordered set shows up)."""
+    clips = dataset.clips
+    if not clips:
+        raise Sound2ImgError(f"No {dataset.name} clip has its audio file ({len(dataset.missing)} missing); check --root.")
     if limit is None or limit >= len(clips):
         return clips
     if limit < 1:
@@ -175,6 +180,34 @@ def image_name(clip: Clip) -> str:
     return name.replace("/", "_").replace("\\", "_")
 
 
+def render(
+    pipe: Sound2Image,
+    clips: list[Clip],
+    configs: Iterable[Ablation],
+    base: GenerationParams,
+    out_dir: str | Path,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    show_progress: bool = True,
+) -> dict[tuple[str, str], str]:
+    """Render every configuration's image of `clips[rank::world]`, skipping finished ones.
+
+    Returns the clips that failed, as (configuration, clip id) → message. Processes with different ranks
+    never write the same file, so shards can render side by side (`eval --render-only`)."""
+    out_dir = Path(out_dir)
+    dso = base.dso if base.dso is not None else pipe.preset.dso
+    errors = {}
+    for ablation in configs:
+        params = ablation.params(base, dso)
+        for clip in tqdm(clips[rank::world], desc=f"{ablation.name} {rank + 1}/{world}", disable=not show_progress):
+            try:
+                render_to(pipe, ensure_audio(clip), out_dir / ablation.name / image_name(clip), params)
+            except Sound2ImgError as error:
+                errors[ablation.name, clip.id] = str(error)
+    return errors
+
+
 def evaluate(
     pipe: Sound2Image,
     models: EvalModels,
@@ -186,18 +219,13 @@ def evaluate(
     limit: int | None = None,
     show_progress: bool = True,
 ) -> EvalReport:
-    """Render `dataset` with each configuration, score the images, and write the three result files."""
-    out_dir = Path(out_dir)
-    clips = subset(dataset.clips, limit)
-    if not clips:
-        raise Sound2ImgError(f"No {dataset.name} clip has its audio file ({len(dataset.missing)} missing); check --root.")
-    dso = base.dso if base.dso is not None else pipe.preset.dso
+    """Render what is not rendered yet, score every image, and write the three result files."""
+    out_dir, configs = Path(out_dir), list(configs)
+    clips = select_clips(dataset, limit)
+    errors = render(pipe, clips, configs, base, out_dir, show_progress=show_progress)
     report = EvalReport(dataset.name, pipe.preset.name, len(clips), dataset.missing, [])
     for ablation in configs:
-        rows = [
-            _render_and_score(pipe, models, clip, ablation, ablation.params(base, dso), out_dir)
-            for clip in tqdm(clips, desc=ablation.name, disable=not show_progress)
-        ]
+        rows = [_score(models, clip, ablation, out_dir, errors.get((ablation.name, clip.id))) for clip in clips]
         report.results += rows
         report.scores.append(_summarise(ablation, rows, models, out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -208,14 +236,12 @@ def evaluate(
     return report
 
 
-def _render_and_score(pipe: Sound2Image, models: EvalModels, clip: Clip, ablation: Ablation, params: GenerationParams, out_dir: Path) -> dict:
-    """One line of results.jsonl: render the clip (unless done before) and score its image."""
+def _score(models: EvalModels, clip: Clip, ablation: Ablation, out_dir: Path, error: str | None) -> dict:
+    """One line of results.jsonl: the clip's rendered image and its scores, or why there is none."""
     row = {"config": ablation.name, "clip": clip.id, "audio": str(clip.path), "label": clip.label, "captions": clip.captions}
+    if error is not None:
+        return {**row, "error": error}
     target = out_dir / ablation.name / image_name(clip)
-    try:
-        render_to(pipe, ensure_audio(clip), target, params)
-    except Sound2ImgError as error:
-        return {**row, "error": str(error)}
     png = target.with_name(target.name + ".png")
     sidecar = json.loads(target.with_name(target.name + ".json").read_text(encoding="utf-8"))
     row.update(image=png.relative_to(out_dir).as_posix(), caption=sidecar["caption"])

@@ -8,9 +8,10 @@ import pytest
 from conftest import EXAMPLES, write_clip, write_esc50
 from sound2img import GenerationParams
 from sound2img.cli import main
-from sound2img.datasets import MULTI_ESC50_PAIRS, Clip
+from sound2img import Sound2ImgError
+from sound2img.datasets import MULTI_ESC50_PAIRS, Clip, Dataset
 from sound2img.dso import DSOConfig
-from sound2img.evaluation import ABLATIONS, PAPER_RESULTS, image_name, subset
+from sound2img.evaluation import ABLATIONS, PAPER_RESULTS, evaluate, image_name, render, select_clips
 
 
 def audiocaps(root):
@@ -154,8 +155,71 @@ def test_ablations_switch_the_parts_of_table_3():
 
 def test_limit_spreads_over_the_dataset_and_names_are_safe():
     clips = [Clip(id=f"{label}-{i}", path=None, label=label) for label in "abcdefg" for i in range(100)]
-    assert [c.label for c in subset(clips, 7)] == list("abcdefg")
-    assert subset(clips, 1000) == clips
+    dataset = Dataset("multi-esc50", clips, [])
+    assert [c.label for c in select_clips(dataset, 7)] == list("abcdefg")
+    assert select_clips(dataset, 1000) == clips
+    with pytest.raises(Sound2ImgError, match="No clotho clip has its audio file .2 missing"):
+        select_clips(Dataset("clotho", [], ["a.wav", "b.wav"]))
     assert image_name(Clip(id="birds in the park.wav", path=None)) == "birds in the park"
     assert image_name(Clip(id="-yt_a", path=None)) == "-yt_a"
     assert image_name(Clip(id="a/b.flac", path=None)) == "a_b"
+
+
+class CountingPipe:
+    """The tiny pipeline, counting renders per audio file."""
+
+    def __init__(self, pipe):
+        self.pipe, self.preset, self.calls = pipe, pipe.preset, []
+
+    def __call__(self, audio, params, **kwargs):
+        self.calls.append(audio.name)
+        return self.pipe(audio, params, **kwargs)
+
+
+def test_two_ranks_render_disjoint_shards_and_scoring_renders_nothing_more(tmp_path, tiny_pipe):
+    from sound2img import tiny
+    from sound2img.datasets import read
+
+    root, out = tmp_path / "data", tmp_path / "out"
+    root.mkdir()
+    clotho(root)
+    (root / "evaluation" / "gone.wav").write_text("not a recording")  # listed, present, unreadable
+    dataset = read("clotho", root)
+    configs = [ABLATIONS["wo-all"], ABLATIONS["wo-opt"]]
+    params = GenerationParams(steps=2)
+    shards = [CountingPipe(tiny_pipe), CountingPipe(tiny_pipe)]
+    errors = [render(shard, dataset.clips, configs, params, out, rank=rank, world=2, show_progress=False) for rank, shard in enumerate(shards)]
+    names = ["birds in the park.wav", "gone.wav", "rain.wav"]  # in CSV order; rank 0 takes 0 and 2
+    assert sorted(shards[0].calls) == sorted(["birds in the park.wav", "rain.wav"] * 2) and shards[1].calls == ["gone.wav"] * 2
+    assert errors[0] == {} and set(errors[1]) == {("wo-all", "gone.wav"), ("wo-opt", "gone.wav")}
+    assert sorted(p.name for p in (out / "wo-opt").glob("*.png")) == ["birds in the park.png", "rain.png"]
+
+    scorer = CountingPipe(tiny_pipe)
+    report = evaluate(scorer, tiny.eval_models(), dataset, configs, params, out, show_progress=False)
+    assert scorer.calls == ["gone.wav"] * 2  # only the failed clip is tried again
+    assert [row["clip"] for row in report.results] == names * 2
+    assert [("error" in row) for row in report.results] == [False, True, False] * 2
+    assert [s.images for s in report.scores] == [2, 2] and [s.failed for s in report.scores] == [1, 1]
+
+
+def test_render_only_renders_and_scoring_runs_after_it(tmp_path, monkeypatch, capsys):
+    root, out = tmp_path / "data", tmp_path / "out"
+    root.mkdir()
+    clotho(root)
+    args = ["eval", "--dataset", "clotho", "--root", str(root), "--out", str(out), "--config", "wo-opt", *FAST]
+    assert main([*args, "--render-only"]) == 0
+    assert "its share is rendered, 0 failed" in capsys.readouterr().out
+    images = sorted((out / "wo-opt").glob("*.png"))
+    assert len(images) == 2 and not (out / "table.md").exists()
+    stamps = [p.stat().st_mtime_ns for p in images]
+    assert main(args) == 0
+    assert [p.stat().st_mtime_ns for p in images] == stamps and (out / "table.md").is_file()
+
+    import accelerate
+
+    class TwoProcesses:
+        num_processes, process_index, is_main_process, device = 2, 0, True, "cpu"
+
+    monkeypatch.setattr(accelerate, "PartialState", TwoProcesses)
+    assert main(args) == 2
+    assert "--render-only" in capsys.readouterr().err
