@@ -108,11 +108,14 @@ class ConfigScores:
 
 @dataclass
 class EvalReport:
+    """What `evaluate` found: the scores per configuration and one result row per clip and configuration."""
+
     dataset: str
     preset: str
     clips: int
     missing: list[str]
     scores: list[ConfigScores]
+    models: dict = field(default_factory=dict)  # the image models and the scorers
     results: list[dict] = field(default_factory=list)
 
     @property
@@ -157,6 +160,7 @@ class EvalReport:
             "preset": self.preset,
             "clips": self.clips,
             "missing": self.missing,
+            "models": self.models,
             "configs": {s.config: {**asdict(s), "paper": paper.get(s.config, {})} for s in self.scores},
         }
 
@@ -223,7 +227,7 @@ def evaluate(
     out_dir, configs = Path(out_dir), list(configs)
     clips = select_clips(dataset, limit)
     errors = render(pipe, clips, configs, base, out_dir, show_progress=show_progress)
-    report = EvalReport(dataset.name, pipe.preset.name, len(clips), dataset.missing, [])
+    report = EvalReport(dataset.name, pipe.preset.name, len(clips), dataset.missing, [], {"pipeline": pipe.models, "scorers": models.about})
     for ablation in configs:
         rows = [_score(models, clip, ablation, out_dir, errors.get((ablation.name, clip.id))) for clip in clips]
         report.results += rows

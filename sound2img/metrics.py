@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -178,6 +178,7 @@ class EvalModels:
     image_text: ImageTextScorer
     inception: nn.Module
     detector: ObjectDetector
+    about: dict[str, str | float] = field(default_factory=dict)  # which weights, for metrics.json
 
     @classmethod
     def load(cls, preset: str, *, device: torch.device | str = "cpu", threshold: float = 0.5) -> "EvalModels":
@@ -186,7 +187,7 @@ class EvalModels:
             from . import tiny
 
             return tiny.eval_models(threshold=threshold, device=device)
-        from .inception import InceptionV3
+        from .inception import WEIGHTS_URL, InceptionV3
 
         try:
             image_text = ClipScorer.from_pretrained(CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision, device=device)
@@ -194,4 +195,10 @@ class EvalModels:
             inception = InceptionV3.from_pretrained().to(device)
         except OSError as error:
             raise Sound2ImgError(f"Could not load the evaluation models ({error}); they are downloaded on first use.") from error
-        return cls(image_text, inception, detector)
+        about = {
+            "clip": f"{CLIP_VIT_B32.repo_id}@{CLIP_VIT_B32.revision}",
+            "inception": WEIGHTS_URL,
+            "detector": f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}",
+            "detector_threshold": threshold,
+        }
+        return cls(image_text, inception, detector, about)

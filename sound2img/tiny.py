@@ -341,4 +341,4 @@ def eval_models(seed: int = 0, threshold: float = 0.5, device: torch.device | st
         inception = InceptionV3().to(device).eval().requires_grad_(False)
         found = detector(threshold)
     found.model.to(device)
-    return EvalModels(image_text, inception, found)
+    return EvalModels(image_text, inception, found, {"note": "tiny random-weight scorers built in-process", "detector_threshold": threshold})

@@ -78,6 +78,7 @@ def test_eval_writes_images_results_and_a_table_like_the_papers(tmp_path, name, 
     full = metrics["configs"]["full"]
     assert full["images"] == clips and full["failed"] == 0 and full["inception_score"] >= 1.0 - 1e-6
     assert full["paper"] == PAPER_RESULTS[name]["full"]
+    assert metrics["models"]["pipeline"]["preset"] == "tiny" and metrics["models"]["scorers"]["detector_threshold"] == 0.5
 
     table = (out / "table.md").read_text()
     header = next(line for line in table.splitlines() if line.startswith("| Model"))
@@ -169,7 +170,7 @@ class CountingPipe:
     """The tiny pipeline, counting renders per audio file."""
 
     def __init__(self, pipe):
-        self.pipe, self.preset, self.calls = pipe, pipe.preset, []
+        self.pipe, self.preset, self.models, self.calls = pipe, pipe.preset, pipe.models, []
 
     def __call__(self, audio, params, **kwargs):
         self.calls.append(audio.name)
