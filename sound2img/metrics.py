@@ -9,7 +9,8 @@
 - **Object score**, our stand-in for the paper's YOLO score (YOLOv5 is AGPL): RT-DETR from transformers
   finds COCO objects; an image scores 1 when every sound class of its clip that has a visible COCO
   counterpart (`SOUND_OBJECTS`) is detected with confidence ≥ `threshold`. Clips with no such class
-  (e.g. rain, wind, a gun shot) are left out of the score's denominator.
+  (e.g. rain, wind, a gun shot) are left out of the score's denominator. Two classes shown by the same
+  label (crying baby and laughing: a person) are both satisfied by one detection.
 """
 
 from __future__ import annotations
