@@ -4,7 +4,8 @@ Nothing is downloaded: point `root` at a local copy. Accepted layouts (audio fil
 audio extension; a clip whose audio is missing is listed in `Dataset.missing`, never fatal):
 
 - AudioCaps: `ROOT/test.csv` (`audiocap_id, youtube_id, start_time, caption`; several rows per clip) and
-  audio named by `youtube_id` or `audiocap_id`, in `ROOT/` or `ROOT/audio/`.
+  audio named `<youtube_id>`, `Y<youtube_id>` (AudioSet's naming), `<youtube_id>_<start_time>` or
+  `<audiocap_id>`, in `ROOT/` or `ROOT/audio/`.
 - Clotho: `ROOT/clotho_captions_evaluation.csv` (`file_name, caption_1..caption_5`) and audio named
   `file_name` in `ROOT/`, `ROOT/audio/` or `ROOT/evaluation/`.
 - UrbanSound8K: `ROOT/metadata/UrbanSound8K.csv` (or `ROOT/UrbanSound8K.csv`) and audio in
@@ -83,14 +84,15 @@ def read(name: str, root: str | Path, **kwargs) -> Dataset:
 def audiocaps(root: Path) -> Dataset:
     rows = _rows(_first_existing(root, "test.csv"))
     captions: dict[str, list[str]] = defaultdict(list)
-    cap_ids: dict[str, list[str]] = defaultdict(list)
+    names: dict[str, list[str]] = defaultdict(list)  # the file stems a clip's audio may have
     for row in rows:
-        captions[row["youtube_id"]].append(row["caption"])
-        cap_ids[row["youtube_id"]].append(row["audiocap_id"])
+        youtube_id = row["youtube_id"]
+        captions[youtube_id].append(row["caption"])
+        names[youtube_id] += [youtube_id, f"Y{youtube_id}", f"{youtube_id}_{row['start_time']}", row["audiocap_id"]]
     index = _audio_index(root, root / "audio")
     clips, missing = [], []
     for youtube_id, texts in captions.items():
-        path = next((index[k] for k in [youtube_id, *cap_ids[youtube_id]] if k in index), None)
+        path = next((index[k] for k in names[youtube_id] if k in index), None)
         _add(clips, missing, youtube_id, path, captions=texts)
     return Dataset("audiocaps", clips, missing)
 

@@ -10,17 +10,20 @@ from sound2img import Sound2ImgError
 from sound2img.datasets import MULTI_ESC50_PAIRS, URBANSOUND_CLASSES, ensure_audio, read
 
 
-def test_audiocaps_groups_captions_and_finds_audio_by_either_id(tmp_path):
+def test_audiocaps_groups_captions_and_finds_audio_by_any_usual_name(tmp_path):
     (tmp_path / "test.csv").write_text(
         "audiocap_id,youtube_id,start_time,caption\n"
         "101,yt_a,30,A dog barks\n102,yt_a,30,A dog is barking loudly\n"
-        "103,yt_b,0,Rain falls\n104,yt_c,10,Wind blows\n"
+        "103,yt_b,0,Rain falls\n104,yt_c,10,Wind blows\n105,yt_d,20,Birds sing\n106,yt_e,40,A car passes\n107,yt_f,0,Silence\n"
     )
     clip(tmp_path / "audio" / "yt_a.wav")
     clip(tmp_path / "103.flac")
+    clip(tmp_path / "audio" / "Yyt_d.wav")
+    clip(tmp_path / "yt_e_40.ogg")
     data = read("audiocaps", tmp_path)
-    assert [(c.id, c.captions) for c in data.clips] == [("yt_a", ["A dog barks", "A dog is barking loudly"]), ("yt_b", ["Rain falls"])]
-    assert data.missing == ["yt_c"]
+    assert [(c.id, c.path.name) for c in data.clips] == [("yt_a", "yt_a.wav"), ("yt_b", "103.flac"), ("yt_d", "Yyt_d.wav"), ("yt_e", "yt_e_40.ogg")]
+    assert data.clips[0].captions == ["A dog barks", "A dog is barking loudly"] and data.clips[1].captions == ["Rain falls"]
+    assert data.missing == ["yt_c", "yt_f"]
 
 
 def test_clotho_reads_five_captions(tmp_path):
