@@ -192,6 +192,24 @@ def clip_model(tokenizer):
     )
 
 
+def _vary_and_end(model, tokenizer, *, first: int, length: int) -> None:
+    """Make random captions read like captions: a different word at each position, and the end token once
+    `length` pieces follow the prompt's `first` positions (instead of running into the length limit).
+
+    Whisper zeroes the end token's embedding (it doubles as padding), so its logit is always 0. Here it gets
+    a direction, and the decoder's position embeddings from `first + length` on point strongly along it;
+    the earlier ones are widened so that neighbouring positions pick different words.
+    """
+    decoder = model.get_decoder()
+    positions, tokens = decoder.embed_positions.weight, decoder.embed_tokens.weight
+    direction = torch.randn(tokens.shape[1])
+    direction = (direction - direction.mean()) / (direction - direction.mean()).norm()  # layer norm keeps it
+    with torch.no_grad():
+        tokens[tokenizer.eos_token_id] = 0.5 * direction
+        positions.normal_()
+        positions[first + length - 1 :] = 20.0 * direction  # piece k is read off position first + k − 1
+
+
 @dataclass
 class TinyComponents:
     captioner: object
@@ -225,6 +243,7 @@ def build(seed: int = 0, style_prefix: str = "clotho > caption: ") -> TinyCompon
         w_tok = whisper_tokenizer()
         whisper = whisper_model(w_tok, width=32, layers=1, heads=2, vocab_size=len(w_tok))
         captioner = WhisperCaptioner(whisper, w_tok, WhisperFeatureExtractor(feature_size=80), style_prefix=style_prefix, max_new_tokens=12)
+        _vary_and_end(whisper, w_tok, first=len(captioner.prompt_ids()), length=8)
         noun_scorer = FlairNounScorer(flair_tagger())
 
         c_tok = clip_tokenizer()

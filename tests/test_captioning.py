@@ -75,3 +75,16 @@ def test_louder_input_changes_the_audio_attention(tiny_parts, example_wav):
     quiet = captioner.caption(load_audio(example_wav, gain=1.0))
     loud = captioner.caption(load_audio(example_wav, gain=3.0))
     assert quiet.audio_attention != pytest.approx(loud.audio_attention, rel=1e-6)
+
+
+def test_caption_ends_at_the_end_token_or_says_it_was_cut(tiny_parts, example_wav):
+    from sound2img.captioning import WhisperCaptioner
+
+    captioner = tiny_parts.captioner
+    audio = load_audio(example_wav)
+    ids, _, finished = captioner.generate(captioner.features(audio))
+    assert finished and len(ids) == 8 < captioner.max_new_tokens  # the tiny captioner ends after 8 words
+    assert captioner.caption(audio).notes == []
+    short = WhisperCaptioner(captioner.model, captioner.tokenizer, captioner.feature_extractor, max_new_tokens=3)
+    cut = short.caption(audio)
+    assert len(cut.words) == 3 and cut.notes == ["The caption reached the length limit of 3 pieces and was cut there."]
