@@ -7,7 +7,8 @@ released PyTorch port, so its weight file loads strictly. The file comes from th
 torch.hub checks the sha256 prefix that is part of its name.
 
 Images go in as uint8 (N, 3, H, W), the way torchmetrics' `InceptionScore(normalize=True)` hands them
-over; they are resized to 299² and scaled to [−1, 1]. The output is the 1008 "unbiased" logits,
+over, and are prepared as the TensorFlow graph does it: TensorFlow 1's bilinear resize to 299² (no
+half-pixel offset, no antialiasing), then (x − 128) / 128. The output is the 1008 "unbiased" logits,
 pool3 · Wᵀ without the bias, which is what the original Inception Score code turns into probabilities.
 """
 
@@ -20,6 +21,22 @@ import torch.nn.functional as F
 WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
 NUM_CLASSES = 1008
 INPUT_SIZE = 299
+
+
+def resize_like_tf1(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of (N, C, H, W) to size², as TensorFlow 1's `resize_bilinear` with its defaults:
+    output pixel i samples input position i · (in / out), with no half-pixel offset and no antialiasing
+    (PyTorch's `interpolate` samples (i + ½) · (in / out) − ½, which gives other values)."""
+    for dim in (2, 3):
+        length = images.shape[dim]
+        source = torch.arange(size, dtype=torch.float64, device=images.device) * (length / size)
+        low = source.floor().long().clamp(max=length - 1)
+        high = (low + 1).clamp(max=length - 1)
+        shape = [1, 1, 1, 1]
+        shape[dim] = size
+        fraction = (source - low).to(images.dtype).view(shape)
+        images = images.index_select(dim, low) * (1 - fraction) + images.index_select(dim, high) * fraction
+    return images
 
 
 class ConvBN(nn.Module):
@@ -196,9 +213,8 @@ class InceptionV3(nn.Module):
 
     def pool3(self, images: torch.Tensor) -> torch.Tensor:
         """The 2048-d pooled features (FID's features) of uint8 images."""
-        x = images.to(self.fc.weight.device, torch.float32)
-        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-        x = x / 255.0 * 2.0 - 1.0
+        x = resize_like_tf1(images.to(self.fc.weight.device, torch.float32), INPUT_SIZE)
+        x = (x - 128.0) / 128.0
         for stem in (self.Conv2d_1a_3x3, self.Conv2d_2a_3x3, self.Conv2d_2b_3x3):
             x = stem(x)
         x = F.max_pool2d(x, 3, stride=2)

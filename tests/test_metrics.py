@@ -8,7 +8,7 @@ from PIL import Image
 
 from sound2img import Sound2ImgError
 from sound2img.datasets import MULTI_ESC50_PAIRS, URBANSOUND_CLASSES
-from sound2img.inception import NUM_CLASSES, WEIGHTS_URL, InceptionV3
+from sound2img.inception import NUM_CLASSES, WEIGHTS_URL, InceptionV3, resize_like_tf1
 from sound2img.metrics import SOUND_OBJECTS, TransformersDetector, caption_clip_score, inception_score, object_presence
 from sound2img.tiny import COCO_LABELS
 
@@ -102,6 +102,17 @@ def test_inception_graph_has_the_layout_of_the_fid_weights():
     with torch.no_grad():  # the "unbiased" logits: pool3 · Wᵀ, the bias left out
         pool3 = model.pool3(torch.full((1, 3, 8, 8), 128, dtype=torch.uint8))
         assert torch.allclose(model(torch.full((1, 3, 8, 8), 128, dtype=torch.uint8)), pool3 @ model.fc.weight.T)
+
+
+def test_inception_input_is_resized_as_tensorflow_1_does():
+    row = torch.tensor([0.0, 10.0]).view(1, 1, 1, 2).expand(1, 1, 2, 2)
+    # Output pixel i samples input position i · 2/4 = 0, 0.5, 1, 1.5 (the last clamps to the edge):
+    assert resize_like_tf1(row, 4)[0, 0, 0].tolist() == [0.0, 5.0, 10.0, 10.0]
+    assert F.interpolate(row, size=(4, 4), mode="bilinear", align_corners=False)[0, 0, 0].tolist() == [0.0, 2.5, 7.5, 10.0]
+    down = torch.arange(6.0).view(1, 1, 1, 6).expand(1, 1, 6, 6)
+    assert resize_like_tf1(down, 4)[0, 0, 0].tolist() == [0.0, 1.5, 3.0, 4.5]  # positions i · 1.5, no antialiasing
+    image = torch.rand(2, 3, 5, 7)
+    assert torch.equal(resize_like_tf1(image[..., :5], 5), image[..., :5])
 
 
 def test_inception_weights_come_from_the_release_with_their_hash_checked(monkeypatch):
