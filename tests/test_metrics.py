@@ -189,3 +189,34 @@ def test_detector_loads_at_its_pinned_revision(monkeypatch):
         ("AutoImageProcessor", RTDETR_R18.repo_id, RTDETR_R18.revision),
     ]
     assert detector.threshold == 0.3 and detector.model is stand_in.model
+
+
+def test_real_scorers_load_at_their_pins_and_a_failed_download_is_readable(monkeypatch):
+    from sound2img import inception, metrics, tiny
+    from sound2img.presets import CLIP_VIT_B32, RTDETR_R18
+
+    small = tiny.eval_models()
+    calls = []
+
+    def record(name, value):
+        def fake(cls_, *args, **kwargs):
+            calls.append((name, args, kwargs))
+            return value
+
+        return classmethod(fake)
+
+    monkeypatch.setattr(metrics.ClipScorer, "from_pretrained", record("clip", small.image_text))
+    monkeypatch.setattr(metrics.TransformersDetector, "from_pretrained", record("detector", small.detector))
+    monkeypatch.setattr(inception.InceptionV3, "from_pretrained", record("inception", small.inception))
+    models = metrics.EvalModels.load("default", threshold=0.4)
+    assert calls[0][:2] == ("clip", (CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision))
+    assert calls[1][:2] == ("detector", (RTDETR_R18,)) and calls[1][2]["threshold"] == 0.4
+    assert calls[2][0] == "inception"
+    assert models.about["detector"] == f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}" and models.about["inception"] == WEIGHTS_URL
+
+    def offline(cls_, *args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(metrics.ClipScorer, "from_pretrained", classmethod(offline))
+    with pytest.raises(Sound2ImgError, match="Could not load the evaluation models"):
+        metrics.EvalModels.load("default")
