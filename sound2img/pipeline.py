@@ -169,7 +169,7 @@ class Sound2Image:
     def from_preset(cls, name: str = "default", *, device: str | torch.device | None = None, torch_dtype: torch.dtype | None = None) -> "Sound2Image":
         """Load every model of a preset; hub models come at their pinned revisions."""
         preset = get_preset(name)
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = resolve_device(device)
         if preset.in_process:
             from . import tiny
 
@@ -345,6 +345,21 @@ class Sound2Image:
             embed=embed,
             callback=callback,
         )
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """The given device, checked to exist here; by default CUDA when there is a GPU, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise Sound2ImgError(f"Unknown device {str(device)!r}; use e.g. cpu, cuda or cuda:1.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise Sound2ImgError("The device is CUDA but this machine has no usable CUDA GPU; use --device cpu.")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise Sound2ImgError(f"There is no GPU {device.index}; this machine has {torch.cuda.device_count()}.")
+    return device
 
 
 def default_dtype(device: torch.device) -> torch.dtype:

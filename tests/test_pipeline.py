@@ -186,3 +186,18 @@ def test_cli_runs_the_image_model_in_bfloat16(tmp_path):
     assert result.returncode == 0, result.stderr
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert Image.open(out).size == (64, 64) and len(sidecar["dso"]) == 1
+
+
+def test_a_device_that_is_not_there_is_a_clear_error():
+    import torch
+
+    from sound2img import Sound2Image, Sound2ImgError
+    from sound2img.pipeline import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(None) == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(Sound2ImgError, match="Unknown device 'gpu'"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(Sound2ImgError, match="no usable CUDA GPU"):
+            Sound2Image.from_preset("tiny", device="cuda")
