@@ -57,9 +57,17 @@ def render_to(pipe: Sound2Image, audio: Path, target: Path, params: GenerationPa
     """Write TARGET.png and its sidecar TARGET.json unless both exist; True when it generated.
 
     The image is written first and the sidecar last, each through a temporary name, so a sidecar on
-    disk means a finished output."""
+    disk means a finished output. A finished output made with other settings is never reused: that is
+    an error naming the settings that differ."""
     png, sidecar = target.with_name(target.name + ".png"), target.with_name(target.name + ".json")
     if sidecar.is_file() and png.is_file():
+        stored = json.loads(sidecar.read_text(encoding="utf-8")).get("params", {})
+        expected = json.loads(json.dumps(pipe.settings(params)))
+        changed = sorted(key for key, value in expected.items() if stored.get(key) != value)
+        if changed:
+            raise Sound2ImgError(
+                f"{png} was made with other settings ({', '.join(changed)}); use another output folder, or delete it to redo it."
+            )
         return False
     output = pipe(audio, params, show_progress=False)
     png.parent.mkdir(parents=True, exist_ok=True)

@@ -226,6 +226,10 @@ class Sound2Image:
         roles = {"captioner": self.preset.captioner, "tagger": self.preset.tagger, "diffusion": self.preset.diffusion}
         return {"preset": self.preset.name, **{role: asdict(model) for role, model in roles.items()}}
 
+    def settings(self, params: GenerationParams) -> dict[str, Any]:
+        """The settings an image is made with, as its sidecar records them (`params`, less the audio)."""
+        return {**asdict(params.resolved(self.preset)), "preset": self.preset.name}
+
     def analyze(self, audio: str | Path | Audio, params: GenerationParams | None = None, *, timings: dict[str, float] | None = None) -> CaptionAnalysis:
         """Audio → caption → attentions → W_init per word, without any diffusion (cheap)."""
         params = params or GenerationParams()
@@ -313,7 +317,7 @@ class Sound2Image:
             words=analysis.words,
             tokens=conditioning.tokens,
             seed=params.seed,
-            params={**asdict(params), "preset": self.preset.name, "audio": analysis.audio.source},
+            params={**self.settings(params), "audio": analysis.audio.source},
             models=self.models,
             timings=timings,
             versions=_versions(),

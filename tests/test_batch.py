@@ -44,6 +44,10 @@ def test_good_files_become_images_bad_ones_are_reported_and_reruns_skip(tiny_pip
     again = run_batch(tiny_pipe, folder, out, params, show_progress=False)
     assert again.done == [] and len(again.skipped) == 4 and len(again.failed) == 2
 
+    other = run_batch(tiny_pipe, folder, out, GenerationParams(steps=3, seed=1), show_progress=False)
+    assert other.done == [] and other.skipped == [] and len(other.failed) == 6  # never reused with other settings
+    assert all("other settings (seed, steps)" in message for path, message in other.failed if path.suffix != ".mp3" and path.name != "notes.wav")
+
 
 def test_two_ranks_split_the_files_without_overlap(folder):
     files = find_audio(folder)

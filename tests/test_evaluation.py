@@ -118,6 +118,10 @@ def test_eval_resumes_and_reports_a_bad_clip_without_stopping(tmp_path, capsys):
     assert main(args) == 1
     assert image.stat().st_mtime_ns == stamp  # reused, not rendered again
     assert [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()][:2] == rows[:2]
+    changed = [arg if arg != "2" else "3" for arg in args]  # --steps 3: the images on disk no longer fit
+    assert main(changed) == 1
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert "other settings (steps)" in rows[0]["error"] and image.stat().st_mtime_ns == stamp
 
 
 def test_eval_refuses_bad_options_before_loading_anything(tmp_path, capsys):
@@ -170,7 +174,10 @@ class CountingPipe:
     """The tiny pipeline, counting renders per audio file."""
 
     def __init__(self, pipe):
-        self.pipe, self.preset, self.models, self.calls = pipe, pipe.preset, pipe.models, []
+        self.pipe, self.calls = pipe, []
+
+    def __getattr__(self, name):
+        return getattr(self.pipe, name)
 
     def __call__(self, audio, params, **kwargs):
         self.calls.append(audio.name)
