@@ -9,8 +9,8 @@ audio extension; a clip whose audio is missing is listed in `Dataset.missing`, n
 - Clotho: `ROOT/clotho_captions_evaluation.csv` (`file_name, caption_1..caption_5`) and audio named
   `file_name` in `ROOT/`, `ROOT/audio/` or `ROOT/evaluation/`.
 - UrbanSound8K: `ROOT/metadata/UrbanSound8K.csv` (or `ROOT/UrbanSound8K.csv`) and audio in
-  `ROOT/audio/fold<N>/`; only the paper's four classes are kept.
-- ESC-50: `ROOT/meta/esc50.csv` and audio in `ROOT/audio/`.
+  `ROOT/audio/fold<N>/` or `ROOT/fold<N>/`; only the paper's four classes are kept.
+- ESC-50: `ROOT/meta/esc50.csv` (or `ROOT/esc50.csv`) and audio in `ROOT/audio/` or `ROOT/`.
 - Multi-ESC50 (paper Sec. 4.1): built from ESC-50, 7 pair classes × 100 clips, each the concatenation of a
   clip of the first class and a clip of the second, drawn with a fixed seed (see `MULTI_ESC50_PAIRS`);
   the files are written at once, or one by one through `ensure_audio` (`write=False`).
@@ -99,11 +99,10 @@ def audiocaps(root: Path) -> Dataset:
 
 def clotho(root: Path) -> Dataset:
     rows = _rows(_first_existing(root, "clotho_captions_evaluation.csv"))
-    folders = [root, root / "audio", root / "evaluation"]
     clips, missing = [], []
     for row in rows:
         name = row["file_name"]
-        path = next((f / name for f in folders if (f / name).is_file()), None)
+        path = _first_file(root, root / "audio", root / "evaluation", name=name)
         texts = [row[f"caption_{i}"] for i in range(1, 6) if row.get(f"caption_{i}")]
         _add(clips, missing, name, path, captions=texts)
     return Dataset("clotho", clips, missing)
@@ -114,17 +113,16 @@ def urbansound8k(root: Path) -> Dataset:
     clips, missing = [], []
     for row in rows:
         if row["class"] in URBANSOUND_CLASSES:
-            path = root / "audio" / f"fold{row['fold']}" / row["slice_file_name"]
-            _add(clips, missing, row["slice_file_name"], path if path.is_file() else None, label=row["class"])
+            path = _first_file(root / "audio" / f"fold{row['fold']}", root / f"fold{row['fold']}", name=row["slice_file_name"])
+            _add(clips, missing, row["slice_file_name"], path, label=row["class"])
     return Dataset("urbansound8k", clips, missing)
 
 
 def esc50(root: Path) -> Dataset:
-    rows = _rows(_first_existing(root, "meta/esc50.csv"))
+    rows = _rows(_first_existing(root, "meta/esc50.csv", "esc50.csv"))
     clips, missing = [], []
     for row in rows:
-        path = root / "audio" / row["filename"]
-        _add(clips, missing, row["filename"], path if path.is_file() else None, label=row["category"])
+        _add(clips, missing, row["filename"], _first_file(root / "audio", root, name=row["filename"]), label=row["category"])
     return Dataset("esc50", clips, missing)
 
 
@@ -171,6 +169,10 @@ def _add(clips: list[Clip], missing: list[str], clip_id: str, path: Path | None,
         missing.append(clip_id)
     else:
         clips.append(Clip(id=clip_id, path=path, **fields))
+
+
+def _first_file(*folders: Path, name: str) -> Path | None:
+    return next((folder / name for folder in folders if (folder / name).is_file()), None)
 
 
 def _audio_index(*folders: Path) -> dict[str, Path]:

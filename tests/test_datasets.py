@@ -44,7 +44,8 @@ def test_urbansound8k_keeps_the_four_classes(tmp_path):
     rows = ["slice_file_name,fsID,start,end,salience,fold,classID,class"]
     for i, name in enumerate(["dog_bark", "siren", "gun_shot", "jackhammer", "children_playing", "car_horn"]):
         rows.append(f"{i}-0-0-0.wav,{i},0,1,1,{i % 2 + 1},{i},{name}")
-        clip(tmp_path / "audio" / f"fold{i % 2 + 1}" / f"{i}-0-0-0.wav")
+        folder = tmp_path / "audio" if i < 3 else tmp_path  # fold folders inside audio/ or at the top
+        clip(folder / f"fold{i % 2 + 1}" / f"{i}-0-0-0.wav")
     (tmp_path / "metadata").mkdir()
     (tmp_path / "metadata" / "UrbanSound8K.csv").write_text("\n".join(rows) + "\n")
     data = read("urbansound8k", tmp_path)
@@ -54,6 +55,18 @@ def test_urbansound8k_keeps_the_four_classes(tmp_path):
 @pytest.fixture
 def esc50_root(tmp_path):
     return write_esc50(tmp_path / "esc50", sorted({c for pair in MULTI_ESC50_PAIRS for c in pair}))
+
+
+def test_esc50_also_reads_a_flat_folder(esc50_root, tmp_path):
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "esc50.csv").write_text((esc50_root / "meta" / "esc50.csv").read_text())
+    files = sorted((esc50_root / "audio").iterdir())
+    for path in files[1:]:  # all but the first file, next to the CSV
+        path.rename(flat / path.name)
+    data = read("esc50", flat)
+    assert sorted(c.path for c in data.clips) == sorted(flat / p.name for p in files[1:])
+    assert data.missing == [files[0].name]
 
 
 def test_multi_esc50_builds_seeded_concatenations(esc50_root, tmp_path):
