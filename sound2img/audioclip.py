@@ -16,7 +16,6 @@ samples by 32768) and its first step maps [-32768, 32767] back to [-1, 1]. The r
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 from scipy.signal import get_window
 from torch import nn
 
-from .errors import Sound2ImgError
+from .checkpoints import download_checkpoint
 
 SAMPLE_RATE = 44100
 INT16_SCALE = 32768.0
@@ -432,30 +431,3 @@ def clip_image_input(images: torch.Tensor) -> torch.Tensor:
     mean = images.new_tensor(CLIP_MEAN)[:, None, None]
     std = images.new_tensor(CLIP_STD)[:, None, None]
     return (images - mean) / std
-
-
-def download_checkpoint(url: str, sha256: str, cache_dir: str | Path | None = None) -> Path:
-    """The checkpoint file from the local cache, or downloaded and checked against `sha256` first."""
-    cache = Path(cache_dir or Path(torch.hub.get_dir()) / "sound2img")
-    path = cache / Path(url).name
-    if not path.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(path.suffix + ".partial")
-        try:
-            torch.hub.download_url_to_file(url, str(partial), progress=True)
-        except OSError as error:
-            raise Sound2ImgError(f"Could not download the AudioCLIP checkpoint from {url}: {error}") from error
-        actual = _sha256(partial)
-        if actual != sha256:
-            partial.unlink()
-            raise Sound2ImgError(f"The AudioCLIP checkpoint from {url} is corrupt (sha256 {actual}, expected {sha256}).")
-        partial.rename(path)
-    return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

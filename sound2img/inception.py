@@ -3,8 +3,8 @@
 Inception Score numbers (the paper's Table 1 included) come from that exact graph, not from torchvision's
 Inception-v3: it has 1008 classes and three blocks that pool differently (average pooling that ignores
 the padding, and max pooling in the last block). This is our own module with the layer names of the
-released PyTorch port, so its weight file loads strictly. The file comes from the pytorch-fid release;
-torch.hub checks the sha256 prefix that is part of its name.
+released PyTorch port, so its weight file loads strictly. The file comes from the pytorch-fid release
+(the same file torch-fidelity, and so torchmetrics, uses) and is checked against its sha256.
 
 Images go in as uint8 (N, 3, H, W), the way torchmetrics' `InceptionScore(normalize=True)` hands them
 over, and are prepared as the TensorFlow graph does it: TensorFlow 1's bilinear resize to 299² (no
@@ -14,11 +14,16 @@ pool3 · Wᵀ without the bias, which is what the original Inception Score code 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoints import download_checkpoint
+
 WEIGHTS_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
 NUM_CLASSES = 1008
 INPUT_SIZE = 299
 
@@ -204,11 +209,10 @@ class InceptionV3(nn.Module):
         self.fc = nn.Linear(2048, NUM_CLASSES)
 
     @classmethod
-    def from_pretrained(cls, url: str = WEIGHTS_URL) -> "InceptionV3":
-        """Download (once, into torch's hub cache), check the sha256 prefix in the file name, load strictly."""
+    def from_pretrained(cls, url: str = WEIGHTS_URL, sha256: str = WEIGHTS_SHA256, cache_dir: str | Path | None = None) -> "InceptionV3":
+        """Download the weights once (checked by sha256) and load them strictly."""
         model = cls()
-        state = torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True, weights_only=True)
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(torch.load(download_checkpoint(url, sha256, cache_dir), map_location="cpu", weights_only=True), strict=True)
         return model.eval().requires_grad_(False)
 
     def pool3(self, images: torch.Tensor) -> torch.Tensor:

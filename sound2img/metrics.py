@@ -188,7 +188,7 @@ class EvalModels:
             from . import tiny
 
             return tiny.eval_models(threshold=threshold, device=device)
-        from .inception import WEIGHTS_URL, InceptionV3
+        from .inception import WEIGHTS_SHA256, WEIGHTS_URL, InceptionV3
 
         try:
             image_text = ClipScorer.from_pretrained(CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision, device=device)
@@ -198,7 +198,7 @@ class EvalModels:
             raise Sound2ImgError(f"Could not load the evaluation models ({error}); they are downloaded on first use.") from error
         about = {
             "clip": f"{CLIP_VIT_B32.repo_id}@{CLIP_VIT_B32.revision}",
-            "inception": WEIGHTS_URL,
+            "inception": f"{WEIGHTS_URL} (sha256 {WEIGHTS_SHA256})",
             "detector": f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}",
             "detector_threshold": threshold,
         }

@@ -357,7 +357,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
-    except RuntimeError as error:
+    except RuntimeError:
         raise Sound2ImgError(f"Unknown device {str(device)!r}; use e.g. cpu, cuda or cuda:1.") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise Sound2ImgError("The device is CUDA but this machine has no usable CUDA GPU; use --device cpu.")

@@ -10,6 +10,7 @@ import torch
 from conftest import ROOT
 from sound2img import audioclip
 from sound2img.audioclip import AudioCLIP, ESResNeXtFBSP, audio_input, clip_image_input
+from sound2img.checkpoints import download_checkpoint, sha256_of
 from sound2img.errors import Sound2ImgError
 
 # Copied from shared/manifests: the key list derived from the official model class (see its "notes").
@@ -38,7 +39,7 @@ def test_audioclip_state_dict_matches_manifest(model):
 def test_strict_round_trip_through_a_weights_only_file(model, tmp_path, monkeypatch):
     path = tmp_path / "AudioCLIP-Full-Training.pt"
     torch.save(model.state_dict(), path)
-    digest = audioclip._sha256(path)
+    digest = sha256_of(path)
     loaded = AudioCLIP.from_pretrained(url=path.as_uri(), sha256=digest, cache_dir=tmp_path / "cache")
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
     assert not loaded.training
@@ -48,7 +49,7 @@ def test_corrupt_download_is_refused_and_not_cached(tmp_path):
     source = tmp_path / "AudioCLIP-Full-Training.pt"
     source.write_bytes(b"not a checkpoint")
     with pytest.raises(Sound2ImgError, match="corrupt"):
-        audioclip.download_checkpoint(source.as_uri(), "0" * 64, tmp_path / "cache")
+        download_checkpoint(source.as_uri(), "0" * 64, tmp_path / "cache")
     assert not any((tmp_path / "cache").iterdir())
 
 

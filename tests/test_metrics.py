@@ -8,7 +8,8 @@ from PIL import Image
 
 from sound2img import Sound2ImgError
 from sound2img.datasets import MULTI_ESC50_PAIRS, URBANSOUND_CLASSES
-from sound2img.inception import NUM_CLASSES, WEIGHTS_URL, InceptionV3, resize_like_tf1
+from sound2img.checkpoints import sha256_of
+from sound2img.inception import NUM_CLASSES, WEIGHTS_SHA256, WEIGHTS_URL, InceptionV3, resize_like_tf1
 from sound2img.metrics import SOUND_OBJECTS, TransformersDetector, caption_clip_score, inception_score, object_presence
 from sound2img.tiny import COCO_LABELS
 
@@ -115,20 +116,19 @@ def test_inception_input_is_resized_as_tensorflow_1_does():
     assert torch.equal(resize_like_tf1(image[..., :5], 5), image[..., :5])
 
 
-def test_inception_weights_come_from_the_release_with_their_hash_checked(monkeypatch):
-    calls = []
-    reference = InceptionV3().state_dict()
-
-    def fake_download(url, **kwargs):
-        calls.append((url, kwargs))
-        return reference
-
-    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", fake_download)
-    model = InceptionV3.from_pretrained()
-    assert calls[0][0] == WEIGHTS_URL and calls[0][1]["check_hash"] is True
-    assert "6726825d" in WEIGHTS_URL.rsplit("/", 1)[1]  # the sha256 prefix torch.hub checks
+def test_inception_weights_load_from_a_checked_file_strictly(tmp_path):
+    reference = InceptionV3()
+    source = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    torch.save(reference.state_dict(), source)
+    model = InceptionV3.from_pretrained(source.as_uri(), sha256_of(source), cache_dir=tmp_path / "cache")
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    assert torch.equal(model.state_dict()["fc.weight"], reference["fc.weight"])
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), reference.state_dict().values()))
+    assert WEIGHTS_SHA256.startswith("6726825d")  # the release names its file by the sha256 prefix
+    state = reference.state_dict()
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "incomplete.pth")
+    with pytest.raises(RuntimeError, match="fc.bias"):
+        InceptionV3.from_pretrained((tmp_path / "incomplete.pth").as_uri(), sha256_of(tmp_path / "incomplete.pth"), tmp_path / "cache")
 
 
 def test_every_mapped_object_is_a_coco_label_and_every_pair_has_one():
@@ -212,7 +212,7 @@ def test_real_scorers_load_at_their_pins_and_a_failed_download_is_readable(monke
     assert calls[0][:2] == ("clip", (CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision))
     assert calls[1][:2] == ("detector", (RTDETR_R18,)) and calls[1][2]["threshold"] == 0.4
     assert calls[2][0] == "inception"
-    assert models.about["detector"] == f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}" and models.about["inception"] == WEIGHTS_URL
+    assert models.about["detector"] == f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}" and models.about["inception"].startswith(WEIGHTS_URL)
 
     def offline(cls_, *args, **kwargs):
         raise OSError("We couldn't connect to 'https://huggingface.co'")
