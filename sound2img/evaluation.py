@@ -204,7 +204,7 @@ def render(
     errors = {}
     for ablation in configs:
         params = ablation.params(base, dso)
-        for clip in tqdm(clips[rank::world], desc=f"{ablation.name} {rank + 1}/{world}", disable=not show_progress):
+        for clip in tqdm(clips[rank::world], desc=ablation.name + (f" {rank + 1}/{world}" if world > 1 else ""), disable=not show_progress):
             try:
                 render_to(pipe, ensure_audio(clip), out_dir / ablation.name / image_name(clip), params)
             except Sound2ImgError as error:
