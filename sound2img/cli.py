@@ -177,7 +177,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
     from .datasets import read
     from .evaluation import evaluate as run_eval
-    from .evaluation import render, select_clips
+    from .evaluation import has_objects, render, select_clips
     from .metrics import EvalModels
     from .pipeline import Sound2Image
 
@@ -203,7 +203,8 @@ def evaluate(args: argparse.Namespace) -> int:
         print("\n".join([f"process {state.process_index + 1}/{state.num_processes}: its share is rendered, {len(errors)} failed"]
                         + [f"  failed: {config} {clip}: {message}" for (config, clip), message in errors.items()]))
         return 0 if not errors else 1
-    models = EvalModels.load(args.preset, device=pipe.sampler.device, threshold=args.detector_threshold)
+    needs = {"captions": any(clip.captions for clip in clips), "objects": any(map(has_objects, clips))}
+    models = EvalModels.load(args.preset, device=pipe.sampler.device, threshold=args.detector_threshold, **needs)
     report = run_eval(pipe, models, dataset, configs, params, args.out, limit=args.limit, show_progress=not args.quiet)
     print(report.table())
     print(f"wrote {Path(args.out) / 'table.md'}, metrics.json and results.jsonl ({report.failed} clips failed)")

@@ -28,7 +28,7 @@ from .batch import render_to
 from .datasets import Clip, Dataset, ensure_audio
 from .dso import DSOConfig
 from .errors import Sound2ImgError
-from .metrics import EvalModels, caption_clip_score, inception_score, object_presence
+from .metrics import EvalModels, caption_clip_score, inception_score, object_presence, objects_of
 from .pipeline import GenerationParams, Sound2Image
 
 
@@ -178,6 +178,11 @@ def select_clips(dataset: Dataset, limit: int | None = None) -> list[Clip]:
     return [clips[i * len(clips) // limit] for i in range(limit)]
 
 
+def has_objects(clip: Clip) -> bool:
+    """Whether the clip's label names a sound class a detector can find (see `SOUND_OBJECTS`)."""
+    return bool(clip.label and objects_of(clip.label))
+
+
 def image_name(clip: Clip) -> str:
     """A file name for a clip's image: its id without an audio extension, never a sub-path."""
     name = clip.id[: -len(Path(clip.id).suffix)] if Path(clip.id).suffix.lower() in AUDIO_EXTENSIONS else clip.id
@@ -226,6 +231,8 @@ def evaluate(
     """Render what is not rendered yet, score every image, and write the three result files."""
     out_dir, configs = Path(out_dir), list(configs)
     clips = select_clips(dataset, limit)
+    if (models.image_text is None and any(clip.captions for clip in clips)) or (models.detector is None and any(map(has_objects, clips))):
+        raise Sound2ImgError("These clips need a scorer the evaluation models lack; load them with captions=True, objects=True.")
     errors = render(pipe, clips, configs, base, out_dir, show_progress=show_progress)
     report = EvalReport(dataset.name, pipe.preset.name, len(clips), dataset.missing, [], {"pipeline": pipe.models, "scorers": models.about})
     for ablation in configs:

@@ -174,32 +174,34 @@ class TransformersDetector:
 
 @dataclass
 class EvalModels:
-    """The models that score generated images."""
+    """The models that score generated images; a scorer no clip needs may be left out (None)."""
 
-    image_text: ImageTextScorer
+    image_text: ImageTextScorer | None  # CLIPScore: clips with ground-truth captions
     inception: nn.Module
-    detector: ObjectDetector
+    detector: ObjectDetector | None  # object score: clips with a detectable sound class
     about: dict[str, str | float] = field(default_factory=dict)  # which weights, for metrics.json
 
     @classmethod
-    def load(cls, preset: str, *, device: torch.device | str = "cpu", threshold: float = 0.5) -> "EvalModels":
-        """The real scorers at pinned versions, or, for the tiny preset, tiny random ones built in-process."""
+    def load(
+        cls, preset: str, *, device: torch.device | str = "cpu", threshold: float = 0.5, captions: bool = True, objects: bool = True
+    ) -> "EvalModels":
+        """The real scorers at pinned versions (CLIP only with `captions`, the detector only with `objects`, so
+        nothing unused is downloaded), or, for the tiny preset, tiny random ones built in-process."""
         if preset == "tiny":
             from . import tiny
 
             return tiny.eval_models(threshold=threshold, device=device)
         from .inception import WEIGHTS_SHA256, WEIGHTS_URL, InceptionV3
 
+        about: dict[str, str | float] = {"inception": f"{WEIGHTS_URL} (sha256 {WEIGHTS_SHA256})"}
         try:
-            image_text = ClipScorer.from_pretrained(CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision, device=device)
-            detector = TransformersDetector.from_pretrained(RTDETR_R18, threshold=threshold, device=device)
+            image_text = ClipScorer.from_pretrained(CLIP_VIT_B32.repo_id, CLIP_VIT_B32.revision, device=device) if captions else None
+            detector = TransformersDetector.from_pretrained(RTDETR_R18, threshold=threshold, device=device) if objects else None
             inception = InceptionV3.from_pretrained().to(device)
         except OSError as error:
             raise Sound2ImgError(f"Could not load the evaluation models ({error}); they are downloaded on first use.") from error
-        about = {
-            "clip": f"{CLIP_VIT_B32.repo_id}@{CLIP_VIT_B32.revision}",
-            "inception": f"{WEIGHTS_URL} (sha256 {WEIGHTS_SHA256})",
-            "detector": f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}",
-            "detector_threshold": threshold,
-        }
+        if captions:
+            about["clip"] = f"{CLIP_VIT_B32.repo_id}@{CLIP_VIT_B32.revision}"
+        if objects:
+            about.update(detector=f"{RTDETR_R18.repo_id}@{RTDETR_R18.revision}", detector_threshold=threshold)
         return cls(image_text, inception, detector, about)

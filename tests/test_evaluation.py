@@ -231,3 +231,18 @@ def test_render_only_renders_and_scoring_runs_after_it(tmp_path, monkeypatch, ca
     monkeypatch.setattr(accelerate, "PartialState", TwoProcesses)
     assert main(args) == 2
     assert "--render-only" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_models_without_a_scorer_the_clips_need(tmp_path, tiny_pipe):
+    from dataclasses import replace
+
+    from sound2img import tiny
+    from sound2img.datasets import read
+
+    root = tmp_path / "data"
+    root.mkdir()
+    clotho(root)
+    models = replace(tiny.eval_models(), image_text=None)
+    with pytest.raises(Sound2ImgError, match="captions=True"):
+        evaluate(tiny_pipe, models, read("clotho", root), [ABLATIONS["wo-opt"]], GenerationParams(steps=2), tmp_path / "out")
+    assert not (tmp_path / "out").exists()

@@ -217,6 +217,11 @@ def test_real_scorers_load_at_their_pins_and_a_failed_download_is_readable(monke
     def offline(cls_, *args, **kwargs):
         raise OSError("We couldn't connect to 'https://huggingface.co'")
 
+    calls.clear()
+    only_objects = metrics.EvalModels.load("default", captions=False)
+    assert [name for name, *_ in calls] == ["detector", "inception"] and only_objects.image_text is None
+    assert "clip" not in only_objects.about and "detector" in only_objects.about
+
     monkeypatch.setattr(metrics.ClipScorer, "from_pretrained", classmethod(offline))
     with pytest.raises(Sound2ImgError, match="Could not load the evaluation models"):
         metrics.EvalModels.load("default")
