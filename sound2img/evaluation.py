@@ -1,8 +1,8 @@
 """`python -m sound2img eval`: the paper's Tables 1 and 3 on a local copy of an evaluation set.
 
 Every configuration (the full method and the ablations of Table 3) renders every clip once, into
-OUT/<config>/<clip>.png with its JSON sidecar; a rerun reuses finished images (as `batch` does) and
-scores them again. Rendering can be split over processes (`render` with rank and world), scoring is one
+OUT/<config>/<clip>.png with its JSON sidecar; a rerun reuses finished images made with the same
+settings (as `batch` does) and scores them again. Rendering can be split over processes (`render` with rank and world), scoring is one
 process's work. Then (see `sound2img.metrics` for the definitions):
 
 - OUT/results.jsonl: one line per clip and configuration: the generated caption, the ground truth, the
