@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .dso import DSOConfig
-from .pipeline import DSOModels, GenerationParams, Sound2Image, default_dtype, place
+from .pipeline import DSOModels, GenerationParams, Sound2Image, default_dtype, place, resolve_device
 from .presets import PRESETS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dog_barking.wav"
@@ -138,7 +138,7 @@ def build_sd15(device: torch.device, dtype: torch.dtype) -> Sound2Image:
 
 
 def run(args: argparse.Namespace) -> dict:
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     dtype = default_dtype(device)
     began = time.perf_counter()
     if args.arch == "sd15":
